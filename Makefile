@@ -1,0 +1,61 @@
+# One entry point for developers and CI. Every target installs what it needs by itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+
+# Offline and quiet: no instance metadata probing, no SDK telemetry, no Node end-of-life banner.
+export AWS_EC2_METADATA_DISABLED := true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := true
+
+.PHONY: help install synth lint unit scan test demo lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt constraints-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed ## Create .venv, .venv-tools and node_modules
+
+synth: $(VENV)/.installed node_modules/.installed ## Synthesize every environment into cdk.out (offline; cdk-nag gates it)
+	$(CDK) synth --quiet
+
+lint: $(VENV)/.installed ## ruff (lint and format) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+unit: $(VENV)/.installed node_modules/.installed ## pytest
+	$(VENV)/bin/pytest -q
+
+scan: synth $(TOOLS)/.installed ## cfn-lint and checkov on the synthesized templates
+	find cdk.out -name '*.template.json' -print0 | xargs -0 $(TOOLS)/bin/cfn-lint --ignore-checks W3005 --
+	$(TOOLS)/bin/checkov -d cdk.out --framework cloudformation --skip-download --quiet --compact
+
+test: lint unit scan ## Everything CI runs: lint, types, tests, synth with cdk-nag, cfn-lint, checkov
+
+demo: synth ## The main job on the embedded default (the local rehearsal replaces this once it exists)
+
+lock: $(VENV)/.installed $(TOOLS)/.installed ## Re-pin every transitive dependency after changing a direct pin
+	$(VENV)/bin/pip freeze --exclude-editable | sort -f > constraints.txt
+	$(TOOLS)/bin/pip freeze --exclude-editable | sort -f > constraints-tools.txt
+
+clean: ## Remove build output (keeps the virtualenvs)
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
