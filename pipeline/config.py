@@ -1,0 +1,196 @@
+"""The environments of this project, parsed once from cdk.json context into frozen dataclasses.
+
+`app.py` passes the CDK context to `load_environments`; the operator commands read the same
+cdk.json with `read_cdk_json`, so both see one definition of every environment. Unknown or
+missing keys fail loudly with the key and the file to fix (docs/decisions/0001-project-layout.md).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from lambdas.recipe_spec import (
+    ALLOWED_REPLICAS,
+    NOVA_SFT_IMAGE_ACCOUNTS,
+    SUPPORTED_INSTANCE_TYPES,
+)
+
+CONTEXT_KEY = "nova-sft"
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+
+
+class ConfigError(ValueError):
+    """cdk.json does not describe the environments correctly; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """One deployable environment (a `cdk.Stage`).
+
+    `account` is None only where the stacks may follow the deploying credentials' account
+    (the single-user sandbox); every other environment names its account.
+    """
+
+    name: str
+    account: str | None
+    region: str
+    training_instance_type: str
+    training_instance_count: int
+    max_runtime_seconds: int
+    noncurrent_version_retention_days: int
+    log_retention_days: int
+    termination_protection: bool
+
+    @property
+    def pipeline_name(self) -> str:
+        """The SageMaker pipeline's name: fixed, so operators and the toolchain can find it."""
+        return f"{CONTEXT_KEY}-{self.name}"
+
+    @property
+    def model_package_group_name(self) -> str:
+        """The model registry group that holds every checkpoint this environment trains."""
+        return f"{CONTEXT_KEY}-{self.name}-checkpoints"
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """Everything under the `nova-sft` key of cdk.json context."""
+
+    default_environment: str
+    environments: dict[str, EnvironmentConfig]
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        """The named environment; ConfigError lists the ones that exist."""
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environments))
+            raise ConfigError(
+                f"no environment {name!r} in cdk.json context '{CONTEXT_KEY}.environments'; "
+                f"known environments: {known}"
+            ) from None
+
+
+_ENV_TYPES: dict[str, type] = {
+    "account": str,
+    "region": str,
+    "training_instance_type": str,
+    "training_instance_count": int,
+    "max_runtime_seconds": int,
+    "noncurrent_version_retention_days": int,
+    "log_retention_days": int,
+    "termination_protection": bool,
+}
+_ENV_KEYS = {f.name for f in fields(EnvironmentConfig)} - {"name"}
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
+
+
+def _check_keys(where: str, got: dict[str, Any], expected: set[str]) -> None:
+    unknown = sorted(set(got) - expected)
+    missing = sorted(expected - set(got))
+    problems = []
+    if unknown:
+        problems.append(f"unknown key(s) {', '.join(unknown)}")
+    if missing:
+        problems.append(f"missing key(s) {', '.join(missing)}")
+    if problems:
+        raise ConfigError(
+            f"cdk.json context {where}: {'; '.join(problems)} "
+            f"(expected exactly: {', '.join(sorted(expected))})"
+        )
+
+
+def _type_problems(raw: dict[str, Any]) -> list[str]:
+    problems = []
+    for key, kind in _ENV_TYPES.items():
+        value = raw[key]
+        if key == "account" and value is None:
+            continue
+        # bool is an int in Python: do not let `true` pass as a count, or 1 as a flag.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            problems.append(f"{key} must be a {kind.__name__}, got {value!r}")
+    return problems
+
+
+def _value_problems(raw: dict[str, Any]) -> list[str]:
+    problems = []
+    account = raw["account"]
+    if account is not None and not _ACCOUNT.match(account):
+        problems.append(f"account must be 12 digits, got {account!r}")
+    if raw["region"] not in NOVA_SFT_IMAGE_ACCOUNTS:
+        problems.append(
+            f"region {raw['region']!r} has no Nova 2 SFT training image; "
+            f"use one of {', '.join(sorted(NOVA_SFT_IMAGE_ACCOUNTS))}"
+        )
+    if raw["training_instance_type"] not in SUPPORTED_INSTANCE_TYPES:
+        problems.append(
+            f"training_instance_type must be one of {', '.join(SUPPORTED_INSTANCE_TYPES)}"
+        )
+    allowed_counts = sorted(set(ALLOWED_REPLICAS["LoRA"]) | set(ALLOWED_REPLICAS["FullRank"]))
+    if raw["training_instance_count"] not in allowed_counts:
+        problems.append(f"training_instance_count must be one of {allowed_counts}")
+    if not 3600 <= raw["max_runtime_seconds"] <= 28 * 24 * 3600:
+        problems.append("max_runtime_seconds must be between 3600 and 2419200 (28 days)")
+    if raw["noncurrent_version_retention_days"] < 1:
+        problems.append("noncurrent_version_retention_days must be at least 1")
+    if raw["log_retention_days"] not in LOG_RETENTION_DAYS:
+        problems.append(f"log_retention_days must be one of {list(LOG_RETENTION_DAYS)}")
+    if account is None and raw["termination_protection"]:
+        problems.append("an environment with termination protection must name its account")
+    return problems
+
+
+def _parse_environment(name: str, raw: Any) -> EnvironmentConfig:
+    where = f"'{CONTEXT_KEY}.environments.{name}'"
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"cdk.json context {where}: environment names are 3 to 32 lowercase letters, "
+            "digits and hyphens, starting with a letter"
+        )
+    if not isinstance(raw, dict):
+        raise ConfigError(f"cdk.json context {where} must be an object")
+    _check_keys(where, raw, _ENV_KEYS)
+    problems = _type_problems(raw) or _value_problems(raw)
+    if problems:
+        raise ConfigError(f"cdk.json context {where}: {'; '.join(problems)}")
+    return EnvironmentConfig(name=name, **raw)
+
+
+def load_environments(context: Any) -> ProjectConfig:
+    """Parse the `nova-sft` context object (as `app.py` reads it from cdk.json)."""
+    if not isinstance(context, dict):
+        raise ConfigError(f"cdk.json context '{CONTEXT_KEY}' must be an object")
+    _check_keys(f"'{CONTEXT_KEY}'", context, {"default_environment", "environments"})
+    raw_envs = context["environments"]
+    if not isinstance(raw_envs, dict) or not raw_envs:
+        raise ConfigError(
+            f"cdk.json context '{CONTEXT_KEY}.environments' must be a non-empty object"
+        )
+    environments = {name: _parse_environment(name, raw) for name, raw in raw_envs.items()}
+    default = context["default_environment"]
+    if default not in environments:
+        raise ConfigError(
+            f"cdk.json context '{CONTEXT_KEY}.default_environment' is {default!r}, "
+            f"which is not one of the environments: {', '.join(sorted(environments))}"
+        )
+    return ProjectConfig(default_environment=default, environments=environments)
+
+
+def read_cdk_json(path: Path = CDK_JSON) -> ProjectConfig:
+    """Read and parse cdk.json directly (for commands that run outside `cdk synth`)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found: run the command from the project's root") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path} is not valid JSON: {err}") from None
+    return load_environments(document.get("context", {}).get(CONTEXT_KEY))
