@@ -1,0 +1,496 @@
+"""Run a stored SageMaker pipeline execution on this machine, step by step.
+
+moto records pipelines and executions but runs no step, so the local rehearsal interprets the
+definition that the SageMaker API stored for an execution: its parameters and their overrides,
+`Get` and `Std:Join` expressions, execution variables, step properties, conditions, dependencies
+and retry policies. Lambda steps call the deployed handler in process; training steps go to a
+stand-in trainer. Anything the interpreter does not know (a step type, an expression, a property
+path that the real API response does not have) fails the run loudly: nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import botocore.session
+from botocore.exceptions import ClientError
+from botocore.model import ListShape, MapShape, Shape, StructureShape
+from botocore.validate import ParamValidator
+
+LambdaHandler = Callable[[dict[str, Any], Any], Any]
+
+EXECUTION_VARIABLES = (
+    "PipelineExecutionId",
+    "PipelineExecutionArn",
+    "PipelineName",
+    "PipelineArn",
+    "StartDateTime",
+    "CurrentDateTime",
+)
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "SlowDown",
+        "RequestLimitExceeded",
+    }
+)
+_STEP_REF = re.compile(r"^Steps\.([A-Za-z0-9_-]+)\.(.+)$")
+_OUTPUT_REF = re.compile(r"^OutputParameters\['([^']+)'\]$")
+_PATH_TOKEN = re.compile(r"\.?([A-Za-z0-9_]+)|\[(\d+)\]|\['([^']*)'\]")
+
+
+class DefinitionError(Exception):
+    """The definition uses something the rehearsal cannot run or the real API does not have."""
+
+
+class StepFailure(Exception):
+    """A step failed; the message is the step's failure reason."""
+
+    def __init__(self, reason: str, *, exception_type: str | None = None) -> None:
+        super().__init__(reason)
+        self.exception_type = exception_type
+
+
+class Trainer(Protocol):
+    """Runs a CreateTrainingJob request and returns the job's DescribeTrainingJob response."""
+
+    def train(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass
+class StepRecord:
+    """What happened to one step."""
+
+    name: str
+    step_type: str
+    status: str = "NotStarted"
+    failure_reason: str = ""
+    attempts: int = 0
+    arguments: Any = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ExecutionRecord:
+    """What happened to one pipeline execution."""
+
+    arn: str
+    parameters: dict[str, Any]
+    status: str = "Executing"
+    failure_reason: str = ""
+    steps: list[StepRecord] = field(default_factory=list)
+
+    def step(self, name: str) -> StepRecord:
+        for record in self.steps:
+            if record.name == name:
+                return record
+        raise KeyError(f"no step named {name!r} ran in {self.arn}")
+
+    def output(self, name: str) -> Any:
+        """An output of whichever executed step declares it (branches may declare it twice)."""
+        values = [
+            r.outputs[name] for r in self.steps if r.status == "Succeeded" and name in r.outputs
+        ]
+        if len(values) != 1:
+            raise KeyError(f"{len(values)} executed steps produced output {name!r} in {self.arn}")
+        return values[0]
+
+
+@dataclass
+class _Node:
+    step: dict[str, Any]
+    gates: tuple[tuple[str, bool], ...]  # (condition step name, branch it must have taken)
+
+
+@functools.cache
+def _sagemaker_model() -> Any:
+    """botocore's SageMaker service model: the real API shapes (loaded once, about 0.5 s)."""
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+def _shape_child(shape: Shape, token: tuple[str, str, str]) -> Shape:
+    member, index, key = token
+    if isinstance(shape, StructureShape) and member:
+        if member not in shape.members:
+            raise DefinitionError(f"{shape.name} has no member {member!r}")
+        return shape.members[member]
+    if isinstance(shape, ListShape) and index:
+        return shape.member
+    if isinstance(shape, MapShape) and key:
+        return shape.value
+    raise DefinitionError(f"cannot index {shape.name} ({shape.type_name}) with {token}")
+
+
+def _parse_path(path: str) -> list[tuple[str, str, str]]:
+    tokens = []
+    position = 0
+    while position < len(path):
+        match = _PATH_TOKEN.match(path, position)
+        if match is None:
+            raise DefinitionError(f"cannot parse property path {path!r} at {path[position:]!r}")
+        tokens.append((match.group(1) or "", match.group(2) or "", match.group(3) or ""))
+        position = match.end()
+    return tokens
+
+
+class LocalExecutor:
+    """Interprets pipeline definitions stored in a SageMaker endpoint (moto's, here)."""
+
+    def __init__(
+        self,
+        *,
+        sagemaker_client: Any,
+        lambda_handlers: Mapping[str, LambdaHandler],
+        trainer: Trainer,
+        sleep: Callable[[float], None] = lambda _seconds: None,
+    ) -> None:
+        self._sm = sagemaker_client
+        self._handlers = dict(lambda_handlers)
+        self._trainer = trainer
+        self._sleep = sleep
+        model = _sagemaker_model()
+        self._describe_training_job = model.operation_model("DescribeTrainingJob").output_shape
+        self._create_training_job = model.operation_model("CreateTrainingJob").input_shape
+
+    # -- entry point -------------------------------------------------------------------------
+
+    def run(self, execution_arn: str) -> ExecutionRecord:
+        """Run every step of the execution in dependency order; returns what happened."""
+        stored = self._sm.describe_pipeline_definition_for_execution(
+            PipelineExecutionArn=execution_arn
+        )
+        definition = json.loads(stored["PipelineDefinition"])
+        overrides = self._sm.list_pipeline_parameters_for_execution(
+            PipelineExecutionArn=execution_arn
+        ).get("PipelineParameters", [])
+        record = ExecutionRecord(
+            arn=execution_arn, parameters=self._parameters(definition, overrides)
+        )
+        self._variables = self._execution_variables(execution_arn)
+        self._record = record
+        self._properties: dict[str, dict[str, Any]] = {}
+        self._branches: dict[str, bool] = {}
+        nodes = self._flatten(definition.get("Steps", []), ())
+        for name in self._order(nodes):
+            if record.status == "Failed":
+                # Nothing starts after a failure; record the rest so the picture is complete.
+                record.steps.append(StepRecord(name=name, step_type=nodes[name].step["Type"]))
+                record.steps[-1].status = "NotExecuted"
+            else:
+                self._run_node(nodes[name])
+        if record.status == "Executing":
+            record.status = "Succeeded"
+        return record
+
+    # -- parameters and variables ---------------------------------------------------------------
+
+    @staticmethod
+    def _parameters(definition: dict[str, Any], overrides: list[dict[str, str]]) -> dict[str, Any]:
+        declared = {p["Name"]: p for p in definition.get("Parameters", [])}
+        values: dict[str, Any] = {}
+        given = {o["Name"]: o["Value"] for o in overrides}
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            raise DefinitionError(f"execution overrides undeclared parameter(s): {unknown}")
+        for name, parameter in declared.items():
+            kind = parameter["Type"]
+            if name in given:
+                values[name] = _convert(name, kind, given[name])
+            elif "DefaultValue" in parameter:
+                values[name] = parameter["DefaultValue"]
+            else:
+                raise DefinitionError(f"parameter {name} has no default and no value was given")
+        return values
+
+    def _execution_variables(self, execution_arn: str) -> dict[str, Any]:
+        described = self._sm.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
+        pipeline_arn = described["PipelineArn"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "PipelineExecutionId": execution_arn.rsplit("/", 1)[-1],
+            "PipelineExecutionArn": execution_arn,
+            "PipelineName": pipeline_arn.rsplit("/", 1)[-1],
+            "PipelineArn": pipeline_arn,
+            "StartDateTime": now,
+            "CurrentDateTime": now,
+        }
+
+    # -- graph ------------------------------------------------------------------------------------
+
+    def _flatten(
+        self, steps: list[dict[str, Any]], gates: tuple[tuple[str, bool], ...]
+    ) -> dict[str, _Node]:
+        nodes: dict[str, _Node] = {}
+        for step in steps:
+            name = step["Name"]
+            nodes[name] = _Node(step, gates)
+            if step["Type"] == "Condition":
+                arguments = step.get("Arguments", {})
+                nodes.update(self._flatten(arguments.get("IfSteps", []), (*gates, (name, True))))
+                nodes.update(self._flatten(arguments.get("ElseSteps", []), (*gates, (name, False))))
+        return nodes
+
+    @staticmethod
+    def _dependencies(node: _Node) -> set[str]:
+        found = set(node.step.get("DependsOn", []))
+        found.update(gate for gate, _branch in node.gates)
+
+        def visit(value: Any) -> None:
+            if isinstance(value, dict):
+                get = value.get("Get")
+                if isinstance(get, str) and (match := _STEP_REF.match(get)):
+                    found.add(match.group(1))
+                for item in value.values():
+                    visit(item)
+            elif isinstance(value, list):
+                for item in value:
+                    visit(item)
+
+        step = node.step
+        if step["Type"] == "Condition":
+            visit(step.get("Arguments", {}).get("Conditions", []))
+        else:
+            visit(step.get("Arguments", {}))
+        return found
+
+    def _order(self, nodes: dict[str, _Node]) -> list[str]:
+        """Topological order; ties keep the definition's order so runs are repeatable."""
+        dependencies = {name: self._dependencies(node) for name, node in nodes.items()}
+        for name, needs in dependencies.items():
+            missing = sorted(needs - set(nodes))
+            if missing:
+                raise DefinitionError(f"step {name} depends on undefined step(s) {missing}")
+        ordered: list[str] = []
+        remaining = list(nodes)
+        while remaining:
+            ready = [n for n in remaining if dependencies[n] <= set(ordered)]
+            if not ready:
+                raise DefinitionError(f"dependency cycle among steps {sorted(remaining)}")
+            ordered.append(ready[0])
+            remaining.remove(ready[0])
+        return ordered
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def _run_node(self, node: _Node) -> None:
+        """Run one step (with its retry policies); a failure fails the execution."""
+        step = node.step
+        record = StepRecord(name=step["Name"], step_type=step["Type"])
+        taken = all(self._branches.get(gate) is branch for gate, branch in node.gates)
+        upstream_ok = all(
+            self._record_of(dep).status == "Succeeded"
+            for dep in self._dependencies(node)
+            if dep not in {gate for gate, _ in node.gates}
+        )
+        if not (taken and upstream_ok):
+            record.status = "NotExecuted"
+            self._record.steps.append(record)
+            return
+        self._record.steps.append(record)
+        runner = {
+            "Lambda": self._run_lambda,
+            "Training": self._run_training,
+            "Condition": self._run_condition,
+        }.get(step["Type"])
+        if runner is None:
+            raise DefinitionError(
+                f"step {record.name}: step type {step['Type']!r} is not supported"
+            )
+        policies = step.get("RetryPolicies", [])
+        while True:
+            record.attempts += 1
+            try:
+                record.outputs = runner(step, record)
+            except StepFailure as failure:
+                policy = next(
+                    (p for p in policies if failure.exception_type in p.get("ExceptionType", [])),
+                    None,
+                )
+                if policy is not None and record.attempts < policy.get("MaxAttempts", 1):
+                    self._sleep(
+                        policy.get("IntervalSeconds", 1)
+                        * policy.get("BackoffRate", 1.0) ** (record.attempts - 1)
+                    )
+                    continue
+                record.status = "Failed"
+                record.failure_reason = str(failure)
+                self._record.status = "Failed"
+                self._record.failure_reason = f"Step {record.name} failed: {failure}"
+                return
+            record.status = "Succeeded"
+            return
+
+    def _record_of(self, name: str) -> StepRecord:
+        return self._record.step(name)
+
+    def _run_lambda(self, step: dict[str, Any], record: StepRecord) -> dict[str, Any]:
+        arn = self.evaluate(step["FunctionArn"])
+        handler = self._handlers.get(arn)
+        if handler is None:
+            raise DefinitionError(f"step {record.name}: no deployed function with ARN {arn}")
+        event = self.evaluate(step.get("Arguments", {}))
+        record.arguments = event
+        try:
+            result = handler(event, None)
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            kind = "Step.THROTTLING" if code in THROTTLING_CODES else "Step.SERVICE_FAULT"
+            raise StepFailure(f"{type(err).__name__}: {err}", exception_type=kind) from err
+        except Exception as err:  # a raising function fails the step with its message
+            raise StepFailure(f"{type(err).__name__}: {err}") from err
+        if not isinstance(result, dict):
+            raise StepFailure(f"function {arn} returned {type(result).__name__}, not an object")
+        outputs = {}
+        for declared in step.get("OutputParameters", []):
+            name = declared["OutputName"]
+            if name not in result:
+                raise StepFailure(f"function {arn} returned no output {name!r}")
+            outputs[name] = _convert(name, declared.get("OutputType", "String"), result[name])
+        return outputs
+
+    def _run_training(self, step: dict[str, Any], record: StepRecord) -> dict[str, Any]:
+        request = self.evaluate(step.get("Arguments", {}))
+        name = f"pipelines-{self._variables['PipelineExecutionId']}-{record.name}"[:63]
+        request = {"TrainingJobName": name, **request}
+        report = ParamValidator().validate(request, self._create_training_job)
+        if report.has_errors():
+            raise DefinitionError(
+                f"step {record.name}: not a valid CreateTrainingJob request:\n"
+                f"{report.generate_report()}"
+            )
+        record.arguments = request
+        described = self._trainer.train(request)
+        self._properties[record.name] = described
+        if described.get("TrainingJobStatus") != "Completed":
+            raise StepFailure(
+                described.get("FailureReason", "training job did not complete"),
+                exception_type=described.get("ExceptionType"),
+            )
+        return {}
+
+    def _run_condition(self, step: dict[str, Any], record: StepRecord) -> dict[str, Any]:
+        conditions = step.get("Arguments", {}).get("Conditions", [])
+        outcome = all(self._condition(c) for c in conditions)
+        self._branches[record.name] = outcome
+        return {"Outcome": outcome}
+
+    def _condition(self, condition: dict[str, Any]) -> bool:
+        kind = condition["Type"]
+        if kind == "Not":
+            return not self._condition(condition["Condition"])
+        if kind == "Or":
+            return any(self._condition(c) for c in condition["Conditions"])
+        if kind == "In":
+            return self.evaluate(condition["QueryValue"]) in self.evaluate(condition["Values"])
+        left = self.evaluate(condition["LeftValue"])
+        right = self.evaluate(condition["RightValue"])
+        comparisons: dict[str, Callable[[Any, Any], bool]] = {
+            "Equals": lambda a, b: bool(a == b),
+            "GreaterThan": lambda a, b: bool(a > b),
+            "GreaterThanOrEqualTo": lambda a, b: bool(a >= b),
+            "LessThan": lambda a, b: bool(a < b),
+            "LessThanOrEqualTo": lambda a, b: bool(a <= b),
+        }
+        if kind not in comparisons:
+            raise DefinitionError(f"condition type {kind!r} is not supported")
+        return comparisons[kind](left, right)
+
+    # -- expressions ------------------------------------------------------------------------------
+
+    def evaluate(self, value: Any) -> Any:
+        """Resolve every expression inside a value of the definition."""
+        if isinstance(value, list):
+            return [self.evaluate(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if "Get" in value and len(value) == 1:
+            return self._get(value["Get"])
+        if "Std:Join" in value and len(value) == 1:
+            join = value["Std:Join"]
+            return str(join["On"]).join(_text(self.evaluate(v)) for v in join["Values"])
+        functions = [key for key in value if key.startswith("Std:")]
+        if functions:
+            raise DefinitionError(f"expression function {functions[0]} is not supported")
+        return {key: self.evaluate(item) for key, item in value.items()}
+
+    def _get(self, path: str) -> Any:
+        head, _, rest = path.partition(".")
+        if head == "Parameters":
+            if rest not in self._record.parameters:
+                raise DefinitionError(f"Get {path}: no parameter {rest!r} is declared")
+            return self._record.parameters[rest]
+        if head == "Execution":
+            if rest not in EXECUTION_VARIABLES:
+                raise DefinitionError(f"Get {path}: unknown execution variable {rest!r}")
+            return self._variables[rest]
+        match = _STEP_REF.match(path)
+        if head != "Steps" or match is None:
+            raise DefinitionError(f"Get {path}: not a parameter, execution variable or step")
+        step_name, prop = match.groups()
+        record = self._record_of(step_name)
+        if record.status != "Succeeded":
+            raise DefinitionError(f"Get {path}: step {step_name} has not succeeded")
+        if record.step_type == "Lambda":
+            output = _OUTPUT_REF.match(prop)
+            if output is None or output.group(1) not in record.outputs:
+                raise DefinitionError(f"Get {path}: step {step_name} declares no such output")
+            return record.outputs[output.group(1)]
+        if record.step_type == "Training":
+            return self._property(
+                path, self._describe_training_job, self._properties[step_name], prop
+            )
+        raise DefinitionError(f"Get {path}: {record.step_type} steps have no properties")
+
+    @staticmethod
+    def _property(path: str, shape: Shape, response: Any, prop: str) -> Any:
+        value = response
+        for token in _parse_path(prop):
+            try:
+                shape = _shape_child(shape, token)
+            except DefinitionError as err:
+                raise DefinitionError(f"Get {path}: {err} in the real API response") from None
+            member, index, key = token
+            try:
+                value = value[member or key] if (member or key) else value[int(index)]
+            except (KeyError, IndexError, TypeError):
+                raise DefinitionError(f"Get {path}: the job's response has no {prop}") from None
+        return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _convert(name: str, kind: str, value: Any) -> Any:
+    """Convert a value given as text to the declared parameter or output type."""
+    text = _text(value) if not isinstance(value, str) else value
+    try:
+        if kind == "String":
+            return text
+        if kind == "Integer":
+            return int(text)
+        if kind == "Float":
+            return float(text)
+        if kind == "Boolean":
+            if text.lower() not in {"true", "false"}:
+                raise ValueError(text)
+            return text.lower() == "true"
+    except ValueError:
+        raise DefinitionError(f"{name}: {value!r} is not a valid {kind}") from None
+    raise DefinitionError(f"{name}: type {kind!r} is not supported")
+
+
+def wait_seconds(seconds: float) -> None:
+    """Real sleeping, for runs that want retry intervals honoured."""
+    time.sleep(seconds)
