@@ -1,0 +1,255 @@
+"""The validation step's Lambda handler against moto's S3 server over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from lambdas import validate_dataset
+from lambdas.dataset import CHUNK_BYTES
+from lambdas.validate_dataset import (
+    FAILURE_REASON_CHARS,
+    DatasetAccessError,
+    DatasetInvalidError,
+    handler,
+    parse_event,
+    validate_s3_dataset,
+)
+from lambdas.validate_dataset import (
+    validate_dataset as run_validation,
+)
+
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "pipeline" / "sample_data" / "train.jsonl"
+DATA = "data-bucket"
+ARTIFACTS = "artifacts-bucket"
+REPORT_KEY = "runs/exec-1/data-validation/report.json"
+REPORT_URI = f"s3://{ARTIFACTS}/{REPORT_KEY}"
+
+
+def sample(question: str = "What is 2 + 2?", answer: str = "4") -> str:
+    return json.dumps(
+        {
+            "schemaVersion": "bedrock-conversation-2024",
+            "messages": [
+                {"role": "user", "content": [{"text": question}]},
+                {"role": "assistant", "content": [{"text": answer}]},
+            ],
+        }
+    )
+
+
+def event(train_uri: str, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "TrainDataS3Uri": train_uri,
+        "GlobalBatchSize": "32",
+        "ReasoningEnabled": "false",
+        "ReportS3Uri": REPORT_URI,
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def s3(aws: boto3.Session) -> Iterator[Any]:
+    client = aws.client("s3")
+    client.create_bucket(Bucket=DATA)
+    client.create_bucket(Bucket=ARTIFACTS)
+    # The handler builds its client once per container; build it here against this server.
+    validate_dataset._s3_client.cache_clear()
+    yield client
+    validate_dataset._s3_client.cache_clear()
+
+
+def put(s3: Any, key: str, body: bytes | str) -> str:
+    s3.put_object(Bucket=DATA, Key=key, Body=body.encode() if isinstance(body, str) else body)
+    return f"s3://{DATA}/{key}"
+
+
+def read_report(s3: Any) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        s3.get_object(Bucket=ARTIFACTS, Key=REPORT_KEY)["Body"].read()
+    )
+    return document
+
+
+def report_exists(s3: Any) -> bool:
+    return "Contents" in s3.list_objects_v2(Bucket=ARTIFACTS, Prefix=REPORT_KEY)
+
+
+def test_a_valid_object_returns_the_sample_count_and_writes_the_report(s3: Any) -> None:
+    uri = put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
+    assert handler(event(uri)) == {"Samples": "64", "Findings": "0"}
+    report = read_report(s3)
+    assert report["ok"] is True
+    assert report["samples"] == 64
+    assert report["train_data_s3_uri"] == uri
+    assert report["settings"]["global_batch_size"] == 32
+    assert report["settings"]["dataset_bucket"] == DATA
+
+
+def test_an_invalid_object_fails_with_the_first_findings_and_the_report_location(
+    s3: Any,
+) -> None:
+    good = SAMPLE_DATA.read_text(encoding="utf-8").splitlines()
+    broken = [*good[:2], "{not json", *good[2:10], sample(question="User: where is it?")]
+    uri = put(s3, "train/train.jsonl", "\n".join(broken) + "\n")
+    with pytest.raises(DatasetInvalidError) as raised:
+        handler(event(uri))
+    reason = str(raised.value)
+    assert len(reason) <= FAILURE_REASON_CHARS
+    assert reason.startswith("dataset invalid: 4 finding(s) in 12 samples")
+    # The file is named once, then only when it changes, to keep the reason short.
+    assert reason.count(f"s3://{DATA}/train/train.jsonl line") == 1
+    assert "\nline 3 $ [json.invalid]: not valid JSON" in reason
+    assert "samples.batch_size" in reason
+    assert reason.endswith(f"Full report: {REPORT_URI}")
+    report = read_report(s3)
+    assert report["ok"] is False
+    assert report["counts_by_rule"] == {
+        "json.invalid": 1,
+        "parts.consistency": 1,  # the appended sample has no system prompt
+        "samples.batch_size": 1,
+        "text.reserved": 1,
+    }
+    assert [f["line"] for f in report["findings"] if f["rule"] == "text.reserved"] == [12]
+
+
+def test_a_large_object_is_streamed_in_chunks_with_exact_line_numbers(s3: Any) -> None:
+    filler = sample(answer="A long answer. " * 400)
+    count = 3 * CHUNK_BYTES // len(filler) + 10  # well over three chunks
+    body = [filler] * count
+    body[count - 5] = sample(answer="")
+    uri = put(s3, "train/big.jsonl", "\n".join(body))
+    with pytest.raises(DatasetInvalidError, match=rf"line {count - 4} "):
+        handler(event(uri))
+    report = read_report(s3)
+    assert report["samples"] == count
+    assert report["counts_by_rule"] == {"text.empty": 1}
+
+
+def test_a_prefix_is_one_dataset_of_every_object_under_it(s3: Any) -> None:
+    lines = SAMPLE_DATA.read_text(encoding="utf-8").splitlines(keepends=True)
+    put(s3, "train/", b"")  # a console-made folder marker is not a file
+    put(s3, "train/part-1.jsonl", "".join(lines[:40]))
+    put(s3, "train/part-2.jsonl", "".join(lines[40:]))
+    assert handler(event(f"s3://{DATA}/train/")) == {"Samples": "64", "Findings": "0"}
+    assert [s["source"] for s in read_report(s3)["sources"]] == [
+        f"s3://{DATA}/train/part-1.jsonl",
+        f"s3://{DATA}/train/part-2.jsonl",
+    ]
+
+
+def test_a_file_that_is_not_jsonl_under_the_prefix_is_a_finding(s3: Any) -> None:
+    put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
+    put(s3, "train/notes.txt", "remember to dedupe")
+    with pytest.raises(DatasetInvalidError, match=r"file\.name"):
+        handler(event(f"s3://{DATA}/train/"))
+    report = read_report(s3)
+    assert report["counts_by_rule"] == {"file.name": 1}
+    assert report["findings"][0]["source"] == f"s3://{DATA}/train/notes.txt"
+
+
+def test_validating_without_a_report_location_reads_and_writes_nothing_else(s3: Any) -> None:
+    # The operator command's path: no report is written, and reasoning may be left unknown.
+    uri = put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
+    report = validate_s3_dataset(s3, uri, global_batch_size=32, reasoning_enabled=None)
+    assert report.ok
+    assert report.samples == 64
+    assert "Contents" not in s3.list_objects_v2(Bucket=ARTIFACTS)
+    assert [item["Key"] for item in s3.list_objects_v2(Bucket=DATA)["Contents"]] == [
+        "train/train.jsonl"
+    ]
+
+
+def test_a_missing_object_names_it_and_writes_no_report(s3: Any) -> None:
+    with pytest.raises(DatasetAccessError) as raised:
+        handler(event(f"s3://{DATA}/train/missing.jsonl"))
+    message = str(raised.value)
+    assert f"s3://{DATA}/train/missing.jsonl" in message
+    assert "does not exist" in message
+    assert "TrainDataS3Uri" in message
+    assert not report_exists(s3)
+
+
+def test_a_prefix_without_a_slash_gets_a_hint(s3: Any) -> None:
+    put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
+    with pytest.raises(DatasetAccessError, match="must end with '/'"):
+        handler(event(f"s3://{DATA}/train"))
+
+
+def test_a_missing_bucket_is_named(s3: Any) -> None:
+    with pytest.raises(DatasetAccessError, match="bucket no-such-bucket does not exist"):
+        handler(event("s3://no-such-bucket/train.jsonl"))
+
+
+def test_an_empty_prefix_says_what_to_upload(s3: Any) -> None:
+    with pytest.raises(DatasetAccessError, match=r"no objects under s3://data-bucket/empty/"):
+        handler(event(f"s3://{DATA}/empty/"))
+
+
+def test_a_missing_report_bucket_is_named_and_nothing_is_returned(s3: Any) -> None:
+    uri = put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
+    request = parse_event(event(uri, ReportS3Uri="s3://no-such-artifacts/report.json"))
+    with pytest.raises(DatasetAccessError, match="cannot write s3://no-such-artifacts/report"):
+        run_validation(s3, request)
+
+
+def test_reasoning_enabled_true_refuses_data_without_reasoning(s3: Any) -> None:
+    uri = put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
+    with pytest.raises(DatasetInvalidError, match=r"reasoning\.enabled: 64"):
+        handler(event(uri, ReasoningEnabled="TRUE"))
+
+
+def test_global_batch_size_above_the_sample_count_is_refused(s3: Any) -> None:
+    uri = put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
+    with pytest.raises(DatasetInvalidError, match="fewer than GlobalBatchSize 128"):
+        handler(event(uri, GlobalBatchSize="128"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"TrainDataS3Uri": ""}, "no TrainDataS3Uri"),
+        ({"TrainDataS3Uri": "https://bucket/train.jsonl"}, "TrainDataS3Uri must be an s3://"),
+        ({"TrainDataS3Uri": f"s3://{DATA}/"}, "names a whole bucket"),
+        ({"ReportS3Uri": f"s3://{ARTIFACTS}/runs/"}, "ReportS3Uri must name an object"),
+        ({"GlobalBatchSize": "0"}, "GlobalBatchSize must be a positive integer"),
+        ({"GlobalBatchSize": "thirty-two"}, "GlobalBatchSize must be a positive integer"),
+        ({"ReasoningEnabled": "maybe"}, "ReasoningEnabled must be 'true' or 'false'"),
+    ],
+)
+def test_a_bad_event_is_refused_by_input_name(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_event(event(f"s3://{DATA}/train/train.jsonl", **overrides))
+
+
+def test_event_values_may_also_arrive_typed() -> None:
+    request = parse_event(event(f"s3://{DATA}/train/", GlobalBatchSize=64, ReasoningEnabled=True))
+    assert (request.global_batch_size, request.reasoning_enabled) == (64, True)
+    assert request.train_is_prefix
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("AccessDenied", "access denied; grant the validation function's role s3:GetObject"),
+        ("KMS.AccessDeniedException", "kms:Decrypt"),
+        ("SlowDown", "SlowDown"),
+    ],
+)
+def test_client_errors_become_messages_that_name_the_object_and_fix(
+    code: str, expected: str
+) -> None:
+    # moto does not enforce IAM, so denial is shown with the error botocore would raise.
+    error = ClientError({"Error": {"Code": code, "Message": "nope"}}, "GetObject")
+    message = str(
+        validate_dataset._access_error(error, f"s3://{DATA}/t.jsonl", "read", "s3:GetObject")
+    )
+    assert message.startswith(f"cannot read s3://{DATA}/t.jsonl")
+    assert expected in message
