@@ -27,7 +27,11 @@ TEMPLATE_FILES: dict[str, Path] = {
 BASE_MODEL = "nova-lite-2/prod"
 MODEL_TYPE = "amazon.nova-2-lite-v1:0:256k"
 
-SUPPORTED_INSTANCE_TYPES: tuple[str, ...] = ("ml.p5.48xlarge", "ml.p5en.48xlarge", "ml.p4d.24xlarge")
+SUPPORTED_INSTANCE_TYPES: tuple[str, ...] = (
+    "ml.p5.48xlarge",
+    "ml.p5en.48xlarge",
+    "ml.p4d.24xlarge",
+)
 
 # run.replicas must equal the training job's instance count and be one of these.
 ALLOWED_REPLICAS: dict[str, tuple[int, ...]] = {
@@ -51,7 +55,8 @@ def nova_sft_image_uri(region: str) -> str:
     if account is None:
         supported = ", ".join(sorted(NOVA_SFT_IMAGE_ACCOUNTS))
         raise ValueError(
-            f"no Nova 2 SFT training image is published for region {region!r}; use one of: {supported}"
+            f"no Nova 2 SFT training image is published for region {region!r}; "
+            f"use one of: {supported}"
         )
     return (
         f"{account}.dkr.ecr.{region}.amazonaws.com/{NOVA_SFT_IMAGE_REPOSITORY}:{NOVA_SFT_IMAGE_TAG}"
@@ -65,8 +70,8 @@ Kind = Literal["int", "float", "bool", "str"]
 class Knob:
     """One run parameter that lands in the recipe.
 
-    `path` is the dotted recipe path it sets; `choices` or `minimum`/`maximum` bound it;
-    `lora_only` knobs are ignored for full rank.
+    `path` is the dotted recipe path it sets; `choices` or `minimum`/`maximum` (inclusive, unless
+    `minimum_exclusive`) bound it; `lora_only` knobs are ignored for full rank.
     """
 
     name: str
@@ -77,14 +82,13 @@ class Knob:
     minimum: float | None = None
     maximum: float | None = None
     lora_only: bool = False
+    minimum_exclusive: bool = False
 
 
 # The tunable hyperparameters, named as the pipeline parameters that carry them.
 KNOBS: tuple[Knob, ...] = (
     Knob("MaxSteps", "training_config.max_steps", "int", 100, minimum=4, maximum=100000),
-    Knob(
-        "GlobalBatchSize", "training_config.global_batch_size", "int", 32, choices=(32, 64, 128)
-    ),
+    Knob("GlobalBatchSize", "training_config.global_batch_size", "int", 32, choices=(32, 64, 128)),
     Knob(
         "MaxLength",
         "training_config.max_length",
@@ -92,9 +96,23 @@ KNOBS: tuple[Knob, ...] = (
         32768,
         choices=(8192, 16384, 32768, 65536),
     ),
-    Knob("LearningRate", "training_config.optim_config.lr", "float", 1e-5, minimum=0.0, maximum=1.0),
+    # The documented range starts at 0, but a learning rate of 0 trains nothing for hours of GPU.
     Knob(
-        "WarmupSteps", "training_config.lr_scheduler.warmup_steps", "int", 15, minimum=0, maximum=100
+        "LearningRate",
+        "training_config.optim_config.lr",
+        "float",
+        1e-5,
+        minimum=0.0,
+        maximum=1.0,
+        minimum_exclusive=True,
+    ),
+    Knob(
+        "WarmupSteps",
+        "training_config.lr_scheduler.warmup_steps",
+        "int",
+        15,
+        minimum=0,
+        maximum=100,
     ),
     Knob(
         "LoraAlpha",

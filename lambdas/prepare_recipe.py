@@ -1,0 +1,119 @@
+"""The pipeline step before training: validate this run's parameters and write its recipe.
+
+A LambdaStep invokes `handler` with the run's parameters as inputs (every value may be a
+string): the keys of `lambdas.recipe.RUN_KEYS` plus `RecipeS3Prefix`, the S3 folder to write to
+(e.g. `s3://<artifacts>/runs/<execution id>/recipe/`). It writes `recipe.yaml` there and
+returns, all as strings:
+
+- `RecipeS3Uri`: the written object; `RecipeS3Prefix`: its folder, ending in "/";
+- `RecipeSha256`: hex sha256 of the recipe bytes;
+- `BaseModelHyperparameter`: `base_model_location` for an s3:// checkpoint, else `base_model`;
+- `StartsFromCheckpoint`: "true" or "false".
+
+Bad parameters raise `RecipeValidationError` listing every problem (the step's failure reason)
+before anything is written; an S3 failure raises `RecipeWriteError` naming the object and the
+fix. Running it twice with the same inputs writes the same bytes to the same key.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambdas.recipe import (
+    S3_URI,
+    RecipeValidationError,
+    RunSettings,
+    render_recipe,
+    validate_run,
+)
+
+RECIPE_FILE_NAME = "recipe.yaml"
+PREFIX_KEY = "RecipeS3Prefix"
+
+
+class RecipeWriteError(RuntimeError):
+    """The recipe could not be written to S3; the message names the object and the fix."""
+
+
+def recipe_uri(prefix: object) -> tuple[str, str, str] | None:
+    """(bucket, key, normalised prefix) of a RecipeS3Prefix; None if it is not an s3:// folder."""
+    match = S3_URI.fullmatch(prefix) if isinstance(prefix, str) else None
+    if match is None:
+        return None
+    bucket, folder = match.group(1), (match.group(2) or "").strip("/")
+    key = f"{folder}/{RECIPE_FILE_NAME}" if folder else RECIPE_FILE_NAME
+    normalised = f"s3://{bucket}/{folder}/" if folder else f"s3://{bucket}/"
+    return bucket, key, normalised
+
+
+def parse_event(event: Mapping[str, Any]) -> tuple[RunSettings, tuple[str, str, str]]:
+    """The run's settings and where to write; RecipeValidationError lists every problem at once."""
+    if not isinstance(event, Mapping):
+        raise RecipeValidationError(
+            [f"the event must be a JSON object, got {type(event).__name__}"]
+        )
+    problems: list[str] = []
+    target = recipe_uri(event.get(PREFIX_KEY))
+    if target is None:
+        problems.append(
+            f"{PREFIX_KEY}={event.get(PREFIX_KEY)!r}: must be an s3://bucket/folder/ URI "
+            "(the run's folder in the artifacts bucket)"
+        )
+    settings: RunSettings | None = None
+    try:
+        settings = validate_run({k: v for k, v in event.items() if k != PREFIX_KEY})
+    except RecipeValidationError as error:
+        problems.extend(error.problems)
+    if problems or settings is None or target is None:
+        raise RecipeValidationError(problems)
+    return settings, target
+
+
+def prepare_recipe(s3: Any, event: Mapping[str, Any]) -> dict[str, str]:
+    """Validate, render and write the recipe; returns the step's outputs (module docstring)."""
+    settings, (bucket, key, prefix) = parse_event(event)
+    body = render_recipe(settings)
+    uri = f"s3://{bucket}/{key}"
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/yaml")
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", "error"))
+        if code == "NoSuchBucket":
+            fix = f"bucket {bucket} does not exist; correct {PREFIX_KEY}"
+        elif code in ("AccessDenied", "403", "KMS.AccessDeniedException"):
+            fix = (
+                "access denied; grant the prepare function's role s3:PutObject there and "
+                "kms:GenerateDataKey on the bucket's key"
+            )
+        else:
+            fix = f"{code}: {error}"
+        raise RecipeWriteError(f"cannot write the recipe to {uri}: {fix}") from error
+    except BotoCoreError as error:
+        raise RecipeWriteError(
+            f"cannot write the recipe to {uri}: {error}; start the execution again"
+        ) from error
+    return {
+        "RecipeS3Uri": uri,
+        "RecipeS3Prefix": prefix,
+        "RecipeSha256": hashlib.sha256(body).hexdigest(),
+        "BaseModelHyperparameter": settings.base_model_hyperparameter,
+        "StartsFromCheckpoint": "true" if settings.starts_from_checkpoint else "false",
+    }
+
+
+@functools.cache
+def _s3_client() -> Any:
+    # Built once per Lambda container; standard retries ride out S3 throttling.
+    return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+
+
+def handler(event: Mapping[str, Any], context: object = None) -> dict[str, str]:
+    """LambdaStep entry point: see the module docstring for the event and the outputs."""
+    return prepare_recipe(_s3_client(), event)

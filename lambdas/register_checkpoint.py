@@ -1,0 +1,61 @@
+"""The pipeline step after training: read the job's output and register its checkpoint.
+
+A LambdaStep invokes `handler` with string inputs:
+
+- `TrainingJobName`; `ModelArtifactsS3Uri` (the job's `.../<job>/output/model.tar.gz`; its
+  `output.tar.gz` is read from the same folder);
+- `ModelPackageGroupName`; `ModelNameOrPath` (what the run started from: the parent);
+- `Technique`; `RecipeS3Uri` (the prepare step's output);
+- optional: `PipelineExecutionArn`, `ModelApprovalStatus` (default PendingManualApproval),
+  `RecipeSha256` (checked against the recipe when given), `TrainDataS3Uri`,
+  `ValidationDataS3Uri`, `TrainingInstanceType` (recorded for replays).
+
+It returns, all as strings: `CheckpointS3Uri`, `ModelPackageArn`, `ParentModel`,
+`FinalTrainingLoss` ("" when the metrics are unavailable) and `TrainingSteps` (likewise).
+A second call for the same training job returns the same package and creates nothing.
+Any problem raises with a message naming the object and the fix, before anything is
+registered (lambdas.registry.register_checkpoint).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from lambdas.registry import (
+    KEY_FINAL_LOSS,
+    KEY_TRAINING_STEPS,
+    Registered,
+    RegistrationRequest,
+    register_checkpoint,
+)
+
+
+def outputs(registered: Registered) -> dict[str, str]:
+    """The step's outputs for a registration (new or found again)."""
+    record = registered.record
+    return {
+        "CheckpointS3Uri": record.checkpoint_uri,
+        "ModelPackageArn": record.model_package_arn,
+        "ParentModel": record.parent,
+        "FinalTrainingLoss": record.metadata.get(KEY_FINAL_LOSS, ""),
+        "TrainingSteps": record.metadata.get(KEY_TRAINING_STEPS, ""),
+    }
+
+
+@functools.cache
+def _clients() -> tuple[Any, Any]:
+    # Built once per Lambda container; standard retries ride out throttling.
+    config = Config(retries={"mode": "standard", "max_attempts": 5})
+    return boto3.client("sagemaker", config=config), boto3.client("s3", config=config)
+
+
+def handler(event: Mapping[str, Any], context: object = None) -> dict[str, str]:
+    """LambdaStep entry point: see the module docstring for the event and the outputs."""
+    request = RegistrationRequest.from_event(event)
+    sagemaker, s3 = _clients()
+    return outputs(register_checkpoint(sagemaker, s3, request))

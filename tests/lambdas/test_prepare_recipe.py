@@ -1,0 +1,163 @@
+"""The prepare_recipe step's handler against moto's S3 server over HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from lambdas import prepare_recipe as module
+from lambdas.prepare_recipe import RecipeWriteError, handler, prepare_recipe
+from lambdas.recipe import RecipeValidationError, render_recipe, validate_run
+from lambdas.recipe_spec import BASE_MODEL, FULL_RANK, LORA
+
+ARTIFACTS = "artifacts-bucket"
+PREFIX = f"s3://{ARTIFACTS}/runs/exec-1/recipe/"
+CHECKPOINT = "s3://customer-escrow-111122223333-smtj-a1b2c3d4/run-1/step_100"
+OUTPUT_KEYS = {
+    "RecipeS3Uri",
+    "RecipeS3Prefix",
+    "RecipeSha256",
+    "BaseModelHyperparameter",
+    "StartsFromCheckpoint",
+}
+
+
+def event(**overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "Technique": LORA,
+        "ModelNameOrPath": BASE_MODEL,
+        "TrainingInstanceType": "ml.p5.48xlarge",
+        "TrainingInstanceCount": "4",
+        "MaxSteps": "100",
+        "GlobalBatchSize": "32",
+        "MaxLength": "32768",
+        "LearningRate": "1e-05",
+        "WarmupSteps": "15",
+        "LoraAlpha": "64",
+        "LoraPlusLrRatio": "64.0",
+        "ReasoningEnabled": "false",
+        "ValidationDataS3Uri": "",
+        "RunName": "exec-1",
+        "RecipeS3Prefix": PREFIX,
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def s3(aws: boto3.Session) -> Any:
+    client = aws.client("s3")
+    client.create_bucket(Bucket=ARTIFACTS)
+    return client
+
+
+def stored_keys(s3: Any) -> list[str]:
+    return [item["Key"] for item in s3.list_objects_v2(Bucket=ARTIFACTS).get("Contents", [])]
+
+
+def test_writes_the_rendered_recipe_and_returns_string_outputs(s3: Any) -> None:
+    outputs = prepare_recipe(s3, event())
+    assert set(outputs) == OUTPUT_KEYS
+    assert all(isinstance(value, str) for value in outputs.values())
+    assert outputs["RecipeS3Uri"] == f"{PREFIX}recipe.yaml"
+    assert outputs["RecipeS3Prefix"] == PREFIX
+    body = s3.get_object(Bucket=ARTIFACTS, Key="runs/exec-1/recipe/recipe.yaml")["Body"].read()
+    settings = validate_run({k: v for k, v in event().items() if k != "RecipeS3Prefix"})
+    assert body == render_recipe(settings)
+    assert outputs["RecipeSha256"] == hashlib.sha256(body).hexdigest()
+    assert outputs["BaseModelHyperparameter"] == "base_model"
+    assert outputs["StartsFromCheckpoint"] == "false"
+    assert yaml.safe_load(body)["run"]["model_name_or_path"] == BASE_MODEL
+    assert stored_keys(s3) == ["runs/exec-1/recipe/recipe.yaml"]
+
+
+def test_a_run_from_a_checkpoint_says_so(s3: Any) -> None:
+    outputs = prepare_recipe(
+        s3, event(Technique=FULL_RANK, ModelNameOrPath=CHECKPOINT, TrainingInstanceCount="8")
+    )
+    assert outputs["BaseModelHyperparameter"] == "base_model_location"
+    assert outputs["StartsFromCheckpoint"] == "true"
+    recipe = yaml.safe_load(
+        s3.get_object(Bucket=ARTIFACTS, Key="runs/exec-1/recipe/recipe.yaml")["Body"]
+    )
+    assert recipe["run"]["model_name_or_path"] == CHECKPOINT
+    assert recipe["run"]["replicas"] == 8
+    assert recipe["training_config"]["peft"]["peft_scheme"] == "null"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "key", "normalised"),
+    [
+        (f"s3://{ARTIFACTS}/runs/exec-1/recipe", "runs/exec-1/recipe/recipe.yaml", PREFIX),
+        (f"s3://{ARTIFACTS}/", "recipe.yaml", f"s3://{ARTIFACTS}/"),
+        (f"s3://{ARTIFACTS}", "recipe.yaml", f"s3://{ARTIFACTS}/"),
+    ],
+)
+def test_the_prefix_is_a_folder_with_or_without_a_slash(
+    s3: Any, prefix: str, key: str, normalised: str
+) -> None:
+    outputs = prepare_recipe(s3, event(RecipeS3Prefix=prefix))
+    assert outputs["RecipeS3Uri"] == f"s3://{ARTIFACTS}/{key}"
+    assert outputs["RecipeS3Prefix"] == normalised
+    assert stored_keys(s3) == [key]
+
+
+def test_running_twice_gives_the_same_bytes_and_outputs(s3: Any) -> None:
+    first = prepare_recipe(s3, event())
+    body = s3.get_object(Bucket=ARTIFACTS, Key="runs/exec-1/recipe/recipe.yaml")["Body"].read()
+    second = prepare_recipe(s3, event())
+    again = s3.get_object(Bucket=ARTIFACTS, Key="runs/exec-1/recipe/recipe.yaml")["Body"].read()
+    assert first == second
+    assert body == again
+
+
+def test_bad_parameters_and_prefix_fail_together_and_write_nothing(s3: Any) -> None:
+    with pytest.raises(RecipeValidationError) as caught:
+        prepare_recipe(
+            s3,
+            event(RecipeS3Prefix="artifacts-bucket/runs/", MaxSteps="1", LoraAlpha="1"),
+        )
+    problems = caught.value.problems
+    assert [line.split("=")[0] for line in problems] == ["RecipeS3Prefix", "MaxSteps", "LoraAlpha"]
+    assert "must be an s3://bucket/folder/ URI" in problems[0]
+    assert stored_keys(s3) == []
+
+
+def test_a_missing_prefix_is_reported(s3: Any) -> None:
+    body = event()
+    del body["RecipeS3Prefix"]
+    with pytest.raises(RecipeValidationError, match="RecipeS3Prefix=None"):
+        prepare_recipe(s3, body)
+
+
+def test_an_event_that_is_not_an_object_is_refused(s3: Any) -> None:
+    with pytest.raises(RecipeValidationError, match="must be a JSON object, got list"):
+        prepare_recipe(s3, [])  # type: ignore[arg-type]
+
+
+def test_a_missing_bucket_names_the_object_and_the_fix(s3: Any) -> None:
+    with pytest.raises(RecipeWriteError) as caught:
+        prepare_recipe(s3, event(RecipeS3Prefix="s3://no-such-bucket/runs/exec-1/recipe/"))
+    assert str(caught.value) == (
+        "cannot write the recipe to s3://no-such-bucket/runs/exec-1/recipe/recipe.yaml: "
+        "bucket no-such-bucket does not exist; correct RecipeS3Prefix"
+    )
+
+
+def test_the_handler_builds_its_client_from_the_environment(s3: Any) -> None:
+    module._s3_client.cache_clear()
+    try:
+        outputs = handler(event(RunName="exec-2"), None)
+    finally:
+        module._s3_client.cache_clear()
+    assert outputs["RecipeS3Uri"] == f"{PREFIX}recipe.yaml"
+    assert (
+        yaml.safe_load(
+            s3.get_object(Bucket=ARTIFACTS, Key="runs/exec-1/recipe/recipe.yaml")["Body"]
+        )["run"]["name"]
+        == "exec-2"
+    )
