@@ -1,0 +1,319 @@
+"""The pipeline's three Lambda functions, built from one code asset, each with its own role.
+
+The asset is the repository's `lambdas/` folder and nothing else, packed so that `lambdas/` is a
+top-level folder of the zip (the handlers import `from lambdas.x import y`). It is selected with
+exclude patterns on the repository root: no bundling, so no Docker, and the asset hash changes
+only when a file under `lambdas/` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct, IConstruct
+
+from stacks.nag import acknowledge, wildcard_resource
+from stacks.scan_exceptions import skip_checkov
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Glob patterns, applied in order, the last match winning (as in .gitignore): drop everything at
+# the top, take `lambdas/` back, then drop caches and hidden files wherever they are.
+ASSET_EXCLUDE: tuple[str, ...] = (
+    "*",
+    ".*",
+    "!lambdas",
+    "!lambdas/**",
+    "__pycache__",
+    "*.pyc",
+    ".*",
+)
+
+# The newest Python runtime this CDK version offers that the project has chosen to support
+# (docs/decisions/0005-environment-stacks-and-iam.md); the code is plain Python 3.11+.
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+
+# Everything a run writes into the artifacts bucket (recipes, validation reports, job outputs)
+# lives under this prefix, keyed by the pipeline execution.
+RUNS_PREFIX = "runs/"
+
+# CloudWatch Logs retention periods that cdk.json may name (pipeline/config.py checks the value).
+RETENTION: dict[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def lambda_code() -> lambda_.AssetCode:
+    """The one code asset: `lambdas/` as a top-level folder, without caches or hidden files.
+
+    Bind one returned object to every function of a stack: CDK then stages a single asset.
+    """
+    return lambda_.Code.from_asset(str(PROJECT_ROOT), exclude=list(ASSET_EXCLUDE))
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """How one pipeline function is sized. Memory also buys CPU: 1769 MB is one full vCPU."""
+
+    handler: str
+    description: str
+    memory_mb: int
+    timeout: cdk.Duration
+
+
+# A SageMaker Lambda step waits at most 10 minutes for its function, so longer timeouts would
+# only let a function run on after its step has failed.
+VALIDATE = FunctionSpec(
+    handler="lambdas.validate_dataset.handler",
+    description="nova-sft pipeline step: validate the training data before any job starts",
+    memory_mb=1769,  # one vCPU: the validator is CPU-bound JSON parsing of a streamed file
+    timeout=cdk.Duration.minutes(10),
+)
+PREPARE = FunctionSpec(
+    handler="lambdas.prepare_recipe.handler",
+    description="nova-sft pipeline step: render and store this run's training recipe",
+    memory_mb=256,
+    timeout=cdk.Duration.minutes(1),
+)
+REGISTER = FunctionSpec(
+    handler="lambdas.register_checkpoint.handler",
+    description="nova-sft pipeline step: read the job's manifest and register its checkpoint",
+    memory_mb=1769,  # one vCPU: gunzip of a multi-GB output archive streamed from S3
+    timeout=cdk.Duration.minutes(10),
+)
+
+
+class PipelineFunctions(Construct):
+    """The validate, prepare and register functions and their roles and log groups.
+
+    Attributes: `validate`, `prepare`, `register` (`lambda_.Function`).
+    Permissions, each function's own:
+    - validate: read the data bucket; write reports under `runs/` of the artifacts bucket;
+    - prepare: write recipes under `runs/` of the artifacts bucket;
+    - register: read the artifacts bucket (job outputs); create, list and describe model
+      packages of `model_package_group_name`.
+    Log groups are encrypted with `key`, kept `log_retention_days`, and removed with the stack
+    unless `retain_logs`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        key: kms.IKey,
+        model_package_group_name: str,
+        log_retention_days: int,
+        retain_logs: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._key = key
+        self._retention = RETENTION[log_retention_days]
+        self._log_removal = cdk.RemovalPolicy.RETAIN if retain_logs else cdk.RemovalPolicy.DESTROY
+        code = lambda_code()
+        runs_objects = artifacts_bucket.arn_for_objects(f"{RUNS_PREFIX}*")
+
+        self.validate = self._function(
+            "ValidateDataset",
+            VALIDATE,
+            code,
+            [
+                # Read the dataset: a prefix may hold several files, so list, then get each.
+                _allow(["s3:ListBucket"], data_bucket.bucket_arn),
+                _allow(["s3:GetObject"], data_bucket.arn_for_objects("*")),
+                # Write the run's validation report (valid or not) under runs/.
+                _allow(["s3:PutObject"], runs_objects),
+                # Both buckets are encrypted with the key: decrypt the data, encrypt the report.
+                _allow(["kms:Decrypt", "kms:GenerateDataKey"], key.key_arn),
+            ],
+        )
+        self.prepare = self._function(
+            "PrepareRecipe",
+            PREPARE,
+            code,
+            [
+                # Write the run's rendered recipe under runs/, encrypted with the bucket's key.
+                _allow(["s3:PutObject"], runs_objects),
+                _allow(["kms:GenerateDataKey"], key.key_arn),
+            ],
+        )
+        stack = cdk.Stack.of(self)
+        group_arn = stack.format_arn(
+            service="sagemaker",
+            resource="model-package-group",
+            resource_name=model_package_group_name,
+        )
+        # The versions of a group are named model-package/<group>/<version>.
+        versions_arn = stack.format_arn(
+            service="sagemaker",
+            resource="model-package",
+            resource_name=f"{model_package_group_name}/*",
+        )
+        self.register = self._function(
+            "RegisterCheckpoint",
+            REGISTER,
+            code,
+            [
+                # List the bucket so that a missing output archive reads as 404, not 403.
+                _allow(["s3:ListBucket"], artifacts_bucket.bucket_arn),
+                # Read the training job's output archive (job outputs live under runs/).
+                _allow(["s3:GetObject"], runs_objects),
+                _allow(["kms:Decrypt"], key.key_arn),
+                # Check the group, register a checkpoint as a new version of it, read versions.
+                _allow(["sagemaker:DescribeModelPackageGroup"], group_arn),
+                _allow(
+                    ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage"],
+                    group_arn,
+                    versions_arn,
+                ),
+            ],
+        )
+        self._allow_listing_packages(self.register)
+
+        data_objects = data_bucket.arn_for_objects("*")
+        for function, resource, reason in (
+            (self.validate, data_objects, "A dataset is any object a run names in its bucket."),
+            (self.validate, runs_objects, "Reports are written under per-run keys below runs/."),
+            (self.prepare, runs_objects, "Recipes are written under per-run keys below runs/."),
+            (self.register, runs_objects, "Job outputs are read from per-run keys below runs/."),
+            (
+                self.register,
+                versions_arn,
+                "Versions of this environment's group only; SageMaker numbers them.",
+            ),
+        ):
+            acknowledge(_default_policy(function), wildcard_resource(self, resource), reason)
+
+    def _function(
+        self,
+        name: str,
+        spec: FunctionSpec,
+        code: lambda_.Code,
+        statements: list[iam.PolicyStatement],
+    ) -> lambda_.Function:
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{spec.description} (function role)",
+        )
+        for statement in statements:
+            role.add_to_principal_policy(statement)
+        log_group = logs.LogGroup(
+            self,
+            f"{name}Logs",
+            retention=self._retention,
+            encryption_key=self._key,
+            removal_policy=self._log_removal,
+        )
+        function = lambda_.Function(
+            self,
+            name,
+            code=code,
+            handler=spec.handler,
+            runtime=RUNTIME,
+            # The code is pure Python: Graviton is cheaper per GB-second for the same work.
+            architecture=lambda_.Architecture.ARM_64,
+            memory_size=spec.memory_mb,
+            timeout=spec.timeout,
+            description=spec.description,
+            role=role,
+            log_group=log_group,
+        )
+        # Write to its own log group only (no managed policy with logs:* on every group).
+        log_group.grant_write(role)
+        self._acknowledge_runtime(function)
+        self._skip_function_checks(function)
+        return function
+
+    def _allow_listing_packages(self, function: lambda_.Function) -> None:
+        # ListModelPackages supports no resource-level permission (the Service Authorization
+        # Reference lists no resource type for it), so it needs "*"; a policy of its own keeps
+        # the acknowledgment narrow.
+        policy = iam.Policy(
+            self,
+            "ListModelPackagesPolicy",
+            statements=[
+                iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"])
+            ],
+        )
+        if function.role is None:  # pragma: no cover - every function here is given a role
+            raise ValueError(f"{function.node.path} has no role")
+        policy.attach_to_role(function.role)
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "sagemaker:ListModelPackages has no resource-level permissions; the register "
+            "function lists its group's versions to stay idempotent per training job.",
+        )
+
+    @staticmethod
+    def _acknowledge_runtime(function: lambda_.Function) -> None:
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            "Python 3.13 is the newest runtime the project supports; "
+            "docs/decisions/0005-environment-stacks-and-iam.md explains the choice.",
+        )
+
+    @staticmethod
+    def _skip_function_checks(function: lambda_.Function) -> None:
+        skip_checkov(
+            function,
+            "CKV_AWS_115",
+            "No reserved concurrency: a new account's limit is 10, and reserving any would fail "
+            "the deployment; the pipeline calls each function once per run.",
+        )
+        skip_checkov(
+            function,
+            "CKV_AWS_116",
+            "No dead-letter queue: SageMaker invokes the function synchronously, and a failure "
+            "fails the pipeline step with its reason; a DLQ applies to asynchronous calls only.",
+        )
+        skip_checkov(
+            function,
+            "CKV_AWS_117",
+            "Not in a VPC: the function reaches only S3 and the SageMaker API, and the project "
+            "deploys no VPC; its role limits what it can reach.",
+        )
+        skip_checkov(
+            function,
+            "CKV_AWS_272",
+            "No code signing: the code asset is built by cdk synth from this repository and "
+            "published by the deployment itself; there is no separate signing step to verify.",
+        )
+
+
+def _allow(actions: list[str], *resources: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(actions=actions, resources=list(resources))
+
+
+def _default_policy(function: lambda_.Function) -> IConstruct:
+    if function.role is None:  # pragma: no cover - every function here is given a role
+        raise ValueError(f"{function.node.path} has no role")
+    return function.role.node.find_child("DefaultPolicy")

@@ -1,0 +1,344 @@
+"""The stateless half of an environment: roles, functions, the pipeline and its notifications.
+
+Everything here can be replaced by a deployment except the model package group (the registry of
+checkpoints), which is retained and has a pinned logical ID like the DataStack's resources.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from lambdas.recipe_spec import NOVA_SFT_IMAGE_ACCOUNTS, NOVA_SFT_IMAGE_REPOSITORY
+from pipeline.config import EnvironmentConfig
+from pipeline.definition import build_pipeline, definition_json
+from stacks.data_stack import DataExports
+from stacks.functions import PipelineFunctions
+from stacks.nag import acknowledge, wildcard_resource
+from stacks.notifications import ApprovalNotifications
+
+GROUP_LOGICAL_ID = "CheckpointsGroup"
+SAGEMAKER = "sagemaker.amazonaws.com"
+# Where SageMaker training jobs write their logs and metrics.
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+TRAINING_METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"
+
+
+class TrainingStack(cdk.Stack):
+    """Roles, the three functions, the model package group, the pipeline and notifications.
+
+    `data` names the DataStack's exports (buckets and key); deploy this stack after it.
+
+    Attributes: `training_role` (the SageMaker execution role of the training jobs),
+    `pipeline_role`, `functions` (`PipelineFunctions`), `model_package_group`, `pipeline`,
+    `notifications` (`ApprovalNotifications`).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        data: DataExports,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"nova-sft {config.name}: SageMaker pipeline, functions and roles",
+            termination_protection=config.termination_protection,
+            **kwargs,
+        )
+        # The DataStack's resources, through its named exports.
+        data_bucket = s3.Bucket.from_bucket_attributes(
+            self, "DataBucket", bucket_arn=data.data_bucket_arn, bucket_name=data.data_bucket_name
+        )
+        artifacts_bucket = s3.Bucket.from_bucket_attributes(
+            self,
+            "ArtifactsBucket",
+            bucket_arn=data.artifacts_bucket_arn,
+            bucket_name=data.artifacts_bucket_name,
+        )
+        key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
+
+        self.training_role = self._training_role(data_bucket, artifacts_bucket, key)
+        self.functions = PipelineFunctions(
+            self,
+            "Functions",
+            data_bucket=data_bucket,
+            artifacts_bucket=artifacts_bucket,
+            key=key,
+            model_package_group_name=config.model_package_group_name,
+            log_retention_days=config.log_retention_days,
+            retain_logs=config.termination_protection,
+        )
+        self.pipeline_role = self._pipeline_role()
+
+        self.model_package_group = sagemaker.CfnModelPackageGroup(
+            self,
+            "CheckpointsGroup",
+            model_package_group_name=config.model_package_group_name,
+            model_package_group_description=(
+                f"Nova 2 Lite SFT checkpoints trained by pipeline {config.pipeline_name}"
+            ),
+        )
+        # The registry is the lineage of every checkpoint (each points to an escrow checkpoint
+        # that only a new training run could recreate): keep it when the stack goes.
+        self.model_package_group.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+        self.model_package_group.override_logical_id(GROUP_LOGICAL_ID)
+
+        self.pipeline = self._pipeline(config, data_bucket, artifacts_bucket, key)
+        self.notifications = ApprovalNotifications(
+            self, "Notifications", model_package_group_name=config.model_package_group_name
+        )
+        self._outputs(config)
+
+    # -- roles ------------------------------------------------------------------------------------
+
+    def _training_role(
+        self, data_bucket: s3.IBucket, artifacts_bucket: s3.IBucket, key: kms.IKey
+    ) -> iam.Role:
+        role = iam.Role(
+            self,
+            "TrainingJobRole",
+            assumed_by=iam.ServicePrincipal(SAGEMAKER),
+            description="SageMaker execution role of the Nova SFT training jobs",
+        )
+        escrow = f"arn:{self.partition}:s3:::customer-escrow-{self.account}*"
+        image_repository = self.format_arn(
+            service="ecr",
+            account=NOVA_SFT_IMAGE_ACCOUNTS[self.region],
+            resource="repository",
+            resource_name=NOVA_SFT_IMAGE_REPOSITORY,
+        )
+        training_logs = self.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"{TRAINING_LOG_GROUP}:*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        for statement in (
+            # Read the training (and validation) data channels.
+            _allow(["s3:ListBucket"], data_bucket.bucket_arn),
+            _allow(["s3:GetObject"], data_bucket.arn_for_objects("*")),
+            # Read the rendered recipe channel; write the job's output archives.
+            _allow(["s3:ListBucket"], artifacts_bucket.bucket_arn),
+            _allow(
+                ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                artifacts_bucket.arn_for_objects("*"),
+            ),
+            # Both buckets use the key; Encrypt is what SageMaker asks for when the job's output
+            # names a KMS key.
+            _allow(
+                ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:DescribeKey"],
+                key.key_arn,
+            ),
+            # Start from a prior checkpoint: it sits in an AWS-managed escrow bucket that only
+            # this account may read. Read-only, and only this account's escrow buckets.
+            _allow(["s3:ListBucket"], escrow),
+            _allow(["s3:GetObject"], f"{escrow}/*"),
+            # Pull the Nova training image from its publisher's repository in this region.
+            _allow(
+                [
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                image_repository,
+            ),
+            # The job's own log streams, in SageMaker's log group for training jobs.
+            _allow(
+                [
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
+                training_logs,
+            ),
+        ):
+            role.add_to_principal_policy(statement)
+
+        default_policy = role.node.find_child("DefaultPolicy")
+        for resource, reason in (
+            (
+                data_bucket.arn_for_objects("*"),
+                "The job reads whichever dataset objects the run names in the data bucket.",
+            ),
+            (
+                artifacts_bucket.arn_for_objects("*"),
+                "The job reads its run's recipe and writes its outputs under per-run keys.",
+            ),
+            (escrow, "Escrow bucket names end in a suffix AWS chooses; the prefix is the account."),
+            (f"{escrow}/*", "Checkpoint objects in this account's escrow buckets, read-only."),
+            (
+                training_logs,
+                "SageMaker names the log streams per job and instance, in its training log group.",
+            ),
+        ):
+            acknowledge(default_policy, wildcard_resource(self, resource), reason)
+
+        # ecr:GetAuthorizationToken supports no resource-level permission: a policy of its own
+        # keeps the "*" and its acknowledgment to this one action.
+        ecr_login = iam.Policy(
+            self,
+            "TrainingJobImageLogin",
+            statements=[_allow(["ecr:GetAuthorizationToken"], "*")],
+            roles=[role],
+        )
+        acknowledge(
+            ecr_login,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource-level permissions; the image pull itself "
+            "is limited to the Nova image repository.",
+        )
+        # cloudwatch:PutMetricData supports no resource-level permission either; the condition
+        # keeps it to SageMaker's training namespace.
+        metrics = iam.Policy(
+            self,
+            "TrainingJobMetrics",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["cloudwatch:PutMetricData"],
+                    resources=["*"],
+                    conditions={
+                        "StringEquals": {"cloudwatch:namespace": TRAINING_METRICS_NAMESPACE}
+                    },
+                )
+            ],
+            roles=[role],
+        )
+        acknowledge(
+            metrics,
+            "AwsSolutions-IAM5[Resource::*]",
+            "cloudwatch:PutMetricData has no resource-level permissions; the statement is "
+            "limited to the SageMaker training namespace by its condition.",
+        )
+        return role
+
+    def _pipeline_role(self) -> iam.Role:
+        role = iam.Role(
+            self,
+            "PipelineRole",
+            assumed_by=iam.ServicePrincipal(SAGEMAKER),
+            description="Execution role of the Nova SFT SageMaker pipeline",
+        )
+        training_jobs = self.format_arn(
+            service="sagemaker", resource="training-job", resource_name="*"
+        )
+        functions = self.functions
+        for statement in (
+            # Run the training step. SageMaker Pipelines tags the jobs it starts, and creating a
+            # tagged job needs AddTags as well.
+            _allow(
+                [
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:AddTags",
+                ],
+                training_jobs,
+            ),
+            # Hand the training role to SageMaker, and to nothing else.
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self.training_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": SAGEMAKER}},
+            ),
+            # Run the Lambda steps: these three functions, unqualified (no versions or aliases).
+            _allow(
+                ["lambda:InvokeFunction"],
+                functions.validate.function_arn,
+                functions.prepare.function_arn,
+                functions.register.function_arn,
+            ),
+        ):
+            role.add_to_principal_policy(statement)
+        acknowledge(
+            role.node.find_child("DefaultPolicy"),
+            wildcard_resource(self, training_jobs),
+            "Pipelines name each training job at run time; the ARN is limited to training jobs "
+            "of this account and region.",
+        )
+        return role
+
+    # -- pipeline ---------------------------------------------------------------------------------
+
+    def _pipeline(
+        self,
+        config: EnvironmentConfig,
+        data_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        key: kms.IKey,
+    ) -> sagemaker.CfnPipeline:
+        definition = build_pipeline(
+            env=config,
+            role_arn=self.pipeline_role.role_arn,
+            execution_role_arn=self.training_role.role_arn,
+            validate_function_arn=self.functions.validate.function_arn,
+            prepare_function_arn=self.functions.prepare.function_arn,
+            register_function_arn=self.functions.register.function_arn,
+            artifacts_bucket=artifacts_bucket.bucket_name,
+            data_bucket=data_bucket.bucket_name,
+            kms_key_arn=key.key_arn,
+            model_package_group_name=config.model_package_group_name,
+        )
+        # The builder's JSON carries the CDK tokens as strings; to_json_string turns them back
+        # into CloudFormation references (Fn::Join), resolved at deploy time.
+        body = self.to_json_string(json.loads(definition_json(definition)))
+        pipeline = sagemaker.CfnPipeline(
+            self,
+            "Pipeline",
+            pipeline_name=config.pipeline_name,
+            pipeline_description=(
+                "Fine-tunes Amazon Nova 2 Lite (SFT, LoRA or full rank); each run can start "
+                "from an earlier run's checkpoint"
+            ),
+            role_arn=self.pipeline_role.role_arn,
+            # A plain dict: the generated property class would serialize a wrong key name.
+            pipeline_definition={"PipelineDefinitionBody": body},
+        )
+        # A run started right after deployment must find the role's permissions in place.
+        pipeline.node.add_dependency(self.pipeline_role)
+        pipeline.node.add_dependency(self.model_package_group)
+        return pipeline
+
+    def _outputs(self, config: EnvironmentConfig) -> None:
+        cdk.CfnOutput(self, "PipelineName", value=config.pipeline_name)
+        cdk.CfnOutput(
+            self,
+            "PipelineArn",
+            value=self.format_arn(
+                service="sagemaker", resource="pipeline", resource_name=config.pipeline_name
+            ),
+        )
+        cdk.CfnOutput(
+            self,
+            "ModelPackageGroupName",
+            value=config.model_package_group_name,
+            description="Every run registers its checkpoint here as a new version",
+        )
+        cdk.CfnOutput(
+            self,
+            "NotificationTopicArn",
+            value=self.notifications.topic.topic_arn,
+            description="Subscribe to hear of new checkpoints and approval changes",
+        )
+        cdk.CfnOutput(
+            self,
+            "TrainingRoleArn",
+            value=self.training_role.role_arn,
+            description="The SageMaker execution role of the training jobs",
+        )
+
+
+def _allow(actions: list[str], *resources: str) -> iam.PolicyStatement:
+    return iam.PolicyStatement(actions=actions, resources=list(resources))

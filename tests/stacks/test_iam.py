@@ -1,0 +1,282 @@
+"""Every IAM permission of every environment, statement by statement.
+
+Each role's grants are compared as a whole with the expected set of (action, resource,
+condition) triples, so a permission that appears, widens or disappears fails a test. References
+are written as placeholders (see conftest.flatten): `<Path.Arn>` for a resource of the stack,
+`import:<export>` for the DataStack's exports, `<AWS::AccountId>` for the deploying account.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from pipeline.config import read_cdk_json
+from tests.stacks.conftest import ENVIRONMENTS, Assembly
+
+Grant = tuple[str, str, str]  # action, resource, condition as JSON ("" when none)
+Flat = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def grants_of(template: dict[str, Any], role: str) -> set[Grant]:
+    """Everything the policies attached to `role` (a placeholder like `<PipelineRole>`) allow."""
+    found: set[Grant] = set()
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Policy" or role not in resource["Properties"]["Roles"]:
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            condition = json.dumps(statement.get("Condition", ""), sort_keys=True)
+            for action in _list(statement["Action"]):
+                for target in _list(statement["Resource"]):
+                    found.add((action, target, condition))
+    return found
+
+
+def expand(actions: list[str], resources: list[str], condition: Any = "") -> set[Grant]:
+    cond = json.dumps(condition, sort_keys=True)
+    return {(a, r, cond) for a in actions for r in resources}
+
+
+def account_of(env: str) -> str:
+    return read_cdk_json().environment(env).account or "<AWS::AccountId>"
+
+
+def statements(value: Any) -> Iterator[dict[str, Any]]:
+    """Every policy statement anywhere in a template (identity, key, bucket, topic, trust)."""
+    if isinstance(value, dict):
+        if "Effect" in value and ("Action" in value or "NotAction" in value):
+            yield value
+        for item in value.values():
+            yield from statements(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from statements(item)
+
+
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
+def env_training(request: pytest.FixtureRequest, assembly: Assembly, flat: Flat) -> tuple[str, Any]:
+    env = str(request.param)
+    return env, flat(assembly.template_json(env, "Training"))
+
+
+def test_training_job_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
+    env, template = env_training
+    account = account_of(env)
+    data = f"import:nova-sft-{env}-data"
+    escrow = f"arn:aws:s3:::customer-escrow-{account}*"
+    assert grants_of(template, "<TrainingJobRole>") == (
+        expand(["s3:ListBucket"], [f"{data}:DataBucketArn", f"{data}:ArtifactsBucketArn"])
+        | expand(["s3:GetObject"], [f"{data}:DataBucketArn/*"])
+        | expand(
+            ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+            [f"{data}:ArtifactsBucketArn/*"],
+        )
+        | expand(
+            ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:DescribeKey"],
+            [f"{data}:DataKeyArn"],
+        )
+        | expand(["s3:ListBucket"], [escrow])
+        | expand(["s3:GetObject"], [f"{escrow}/*"])
+        | expand(
+            [
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchCheckLayerAvailability",
+            ],
+            ["arn:aws:ecr:us-east-1:708977205387:repository/nova-fine-tune-repo"],
+        )
+        | expand(["ecr:GetAuthorizationToken"], ["*"])
+        | expand(
+            [
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:DescribeLogStreams",
+            ],
+            [f"arn:aws:logs:us-east-1:{account}:log-group:/aws/sagemaker/TrainingJobs:*"],
+        )
+        | expand(
+            ["cloudwatch:PutMetricData"],
+            ["*"],
+            {"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}},
+        )
+    )
+
+
+def test_pipeline_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
+    env, template = env_training
+    account = account_of(env)
+    assert grants_of(template, "<PipelineRole>") == (
+        expand(
+            [
+                "sagemaker:CreateTrainingJob",
+                "sagemaker:DescribeTrainingJob",
+                "sagemaker:StopTrainingJob",
+                "sagemaker:AddTags",
+            ],
+            [f"arn:aws:sagemaker:us-east-1:{account}:training-job/*"],
+        )
+        | expand(
+            ["iam:PassRole"],
+            ["<TrainingJobRole.Arn>"],
+            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+        | expand(
+            ["lambda:InvokeFunction"],
+            [
+                "<Functions/ValidateDataset.Arn>",
+                "<Functions/PrepareRecipe.Arn>",
+                "<Functions/RegisterCheckpoint.Arn>",
+            ],
+        )
+    )
+
+
+def test_function_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
+    env, template = env_training
+    account = account_of(env)
+    data = f"import:nova-sft-{env}-data"
+    runs = f"{data}:ArtifactsBucketArn/runs/*"
+    key = f"{data}:DataKeyArn"
+
+    def logs(function: str) -> set[Grant]:
+        return expand(
+            ["logs:CreateLogStream", "logs:PutLogEvents"], [f"<Functions/{function}Logs.Arn>"]
+        )
+
+    assert grants_of(template, "<Functions/ValidateDatasetRole>") == (
+        expand(["s3:ListBucket"], [f"{data}:DataBucketArn"])
+        | expand(["s3:GetObject"], [f"{data}:DataBucketArn/*"])
+        | expand(["s3:PutObject"], [runs])
+        | expand(["kms:Decrypt", "kms:GenerateDataKey"], [key])
+        | logs("ValidateDataset")
+    )
+    assert grants_of(template, "<Functions/PrepareRecipeRole>") == (
+        expand(["s3:PutObject"], [runs])
+        | expand(["kms:GenerateDataKey"], [key])
+        | logs("PrepareRecipe")
+    )
+    group = f"nova-sft-{env}-checkpoints"
+    group_arn = f"arn:aws:sagemaker:us-east-1:{account}:model-package-group/{group}"
+    versions = f"arn:aws:sagemaker:us-east-1:{account}:model-package/{group}/*"
+    assert grants_of(template, "<Functions/RegisterCheckpointRole>") == (
+        expand(["s3:ListBucket"], [f"{data}:ArtifactsBucketArn"])
+        | expand(["s3:GetObject"], [runs])
+        | expand(["kms:Decrypt"], [key])
+        | expand(["sagemaker:DescribeModelPackageGroup"], [group_arn])
+        | expand(
+            ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage"],
+            [group_arn, versions],
+        )
+        | expand(["sagemaker:ListModelPackages"], ["*"])
+        | logs("RegisterCheckpoint")
+    )
+
+
+def test_every_policy_belongs_to_a_known_role(env_training: tuple[str, dict[str, Any]]) -> None:
+    _, template = env_training
+    roles = {
+        "<TrainingJobRole>",
+        "<PipelineRole>",
+        "<Functions/ValidateDatasetRole>",
+        "<Functions/PrepareRecipeRole>",
+        "<Functions/RegisterCheckpointRole>",
+    }
+    attached = [
+        role
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for role in r["Properties"]["Roles"]
+    ]
+    assert set(attached) == roles
+    kinds = {r["Type"] for r in template["Resources"].values()}
+    assert "AWS::IAM::ManagedPolicy" not in kinds  # no managed policy, AWS's or ours
+    assert all(
+        "ManagedPolicyArns" not in r["Properties"] and "Policies" not in r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Role"
+    )
+
+
+def test_roles_trust_only_their_service(env_training: tuple[str, dict[str, Any]]) -> None:
+    _, template = env_training
+    trust = {
+        logical_id: r["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        for logical_id, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Role"
+    }
+    services = sorted(
+        statement["Principal"]["Service"]
+        for document in trust.values()
+        for statement in document
+        if statement["Action"] == "sts:AssumeRole"
+    )
+    assert services == ["lambda.amazonaws.com"] * 3 + ["sagemaker.amazonaws.com"] * 2
+    assert all(len(document) == 1 for document in trust.values())
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("stack", ["Data", "Training"])
+def test_no_wildcard_action_anywhere(assembly: Assembly, env: str, stack: str) -> None:
+    template = assembly.template_json(env, stack)
+    found = list(statements(template))
+    assert found, "the scan found no statements at all"
+    for statement in found:
+        actions = _list(statement.get("Action", [])) + _list(statement.get("NotAction", []))
+        assert "*" not in actions, statement
+        assert "NotAction" not in statement, statement
+        assert "NotResource" not in statement, statement
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_identity_policies_allow_no_service_wide_wildcard(assembly: Assembly, env: str) -> None:
+    for stack in ("Data", "Training"):
+        for r in assembly.template_json(env, stack)["Resources"].values():
+            if r["Type"] != "AWS::IAM::Policy":
+                continue
+            for statement in r["Properties"]["PolicyDocument"]["Statement"]:
+                assert not any("*" in action for action in _list(statement["Action"])), statement
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_pass_role_only_hands_the_training_role_to_sagemaker(
+    assembly: Assembly, flat: Flat, env: str
+) -> None:
+    passing = [
+        statement
+        for stack in ("Data", "Training")
+        for statement in statements(flat(assembly.template_json(env, stack)))
+        if any(a.startswith("iam:") for a in _list(statement["Action"]))
+    ]
+    assert passing == [
+        {
+            "Action": "iam:PassRole",
+            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            "Effect": "Allow",
+            "Resource": "<TrainingJobRole.Arn>",
+        }
+    ]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_escrow_access_is_read_only_and_this_accounts_only(
+    assembly: Assembly, flat: Flat, env: str
+) -> None:
+    escrow = f"arn:aws:s3:::customer-escrow-{account_of(env)}*"
+    grants = {
+        (action, target)
+        for stack in ("Data", "Training")
+        for statement in statements(flat(assembly.template_json(env, stack)))
+        for action in _list(statement["Action"])
+        for target in _list(statement.get("Resource", []))
+        if "escrow" in str(target)
+    }
+    assert grants == {("s3:ListBucket", escrow), ("s3:GetObject", f"{escrow}/*")}

@@ -1,0 +1,142 @@
+"""The pipeline definition as deployed: taken from the template, references as placeholders.
+
+The body is a `Fn::Join` of JSON text and CloudFormation references. Replacing each reference
+with a readable placeholder (conftest.flatten) gives a JSON document that must parse and must
+name this stack's role, functions, bucket and key, and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from pipeline.config import read_cdk_json
+from tests.stacks.conftest import ENVIRONMENTS, Assembly
+
+Flat = Callable[[Mapping[str, Any]], dict[str, Any]]
+PLACEHOLDER = re.compile(r"<[^<>\"]+>|import:[A-Za-z0-9:-]+")
+
+
+def raw_body(assembly: Assembly, env: str) -> Any:
+    template = assembly.template_json(env, "Training")
+    (pipeline,) = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"
+    ]
+    return pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+
+
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
+def body(request: pytest.FixtureRequest, assembly: Assembly, flat: Flat) -> tuple[str, Any]:
+    env = str(request.param)
+    template = flat(assembly.template_json(env, "Training"))
+    (pipeline,) = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"
+    ]
+    text = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+    assert isinstance(text, str), "a reference was left that the placeholders do not cover"
+    return env, json.loads(text)
+
+
+def steps(definition: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every step, including those inside condition branches."""
+    for step in definition["Steps"]:
+        yield step
+        for branch in ("IfSteps", "ElseSteps"):
+            yield from steps({"Steps": step.get("Arguments", {}).get(branch, [])})
+
+
+def placeholders(value: Any) -> set[str]:
+    return set(PLACEHOLDER.findall(json.dumps(value)))
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_body_is_a_join_of_text_and_references_only(assembly: Assembly, env: str) -> None:
+    raw = raw_body(assembly, env)
+    separator, parts = raw["Fn::Join"]
+    assert separator == ""
+    references = [p for p in parts if not isinstance(p, str)]
+    assert references, "the body carries no deploy-time reference at all"
+    for reference in references:
+        assert set(reference) <= {"Fn::GetAtt", "Fn::ImportValue", "Ref"}, reference
+    # No CDK token escaped resolution as text.
+    assert not any("${Token[" in p for p in parts if isinstance(p, str))
+
+
+def test_lambda_steps_call_this_stacks_functions(body: tuple[str, Any]) -> None:
+    _, definition = body
+    calls = {s["Name"]: s["FunctionArn"] for s in steps(definition) if s["Type"] == "Lambda"}
+    assert calls == {
+        "ValidateData": "<Functions/ValidateDataset.Arn>",
+        "PrepareRecipe": "<Functions/PrepareRecipe.Arn>",
+        "RegisterFromCheckpoint": "<Functions/RegisterCheckpoint.Arn>",
+        "RegisterFromBaseModel": "<Functions/RegisterCheckpoint.Arn>",
+    }
+
+
+def test_training_steps_use_the_training_role_bucket_and_key(body: tuple[str, Any]) -> None:
+    env, definition = body
+    training = [s for s in steps(definition) if s["Type"] == "Training"]
+    assert len(training) == 2
+    for step in training:
+        arguments = step["Arguments"]
+        assert arguments["RoleArn"] == "<TrainingJobRole.Arn>"
+        output = arguments["OutputDataConfig"]
+        assert output["KmsKeyId"] == f"import:nova-sft-{env}-data:DataKeyArn"
+        location = output["S3OutputPath"]["Std:Join"]["Values"]
+        assert location[0] == f"s3://import:nova-sft-{env}-data:ArtifactsBucketName/runs/"
+
+
+def test_run_files_go_under_runs_of_the_artifacts_bucket(body: tuple[str, Any]) -> None:
+    # The functions may write only below runs/ (test_iam): every location must be there.
+    env, definition = body
+    prefix = f"s3://import:nova-sft-{env}-data:ArtifactsBucketName/"
+    bucket_texts = [t for t in _strings(definition) if "ArtifactsBucketName" in t]
+    assert bucket_texts
+    assert all(t.startswith(f"{prefix}runs/") for t in bucket_texts)
+
+
+def test_registration_goes_to_this_environments_group(body: tuple[str, Any]) -> None:
+    env, definition = body
+    groups = {
+        s["Arguments"]["ModelPackageGroupName"]
+        for s in steps(definition)
+        if s["Name"].startswith("Register")
+    }
+    assert groups == {f"nova-sft-{env}-checkpoints"}
+
+
+def test_body_names_nothing_but_this_stacks_resources(body: tuple[str, Any]) -> None:
+    env, definition = body
+    data = f"import:nova-sft-{env}-data"
+    assert placeholders(definition) == {
+        "<TrainingJobRole.Arn>",
+        "<Functions/ValidateDataset.Arn>",
+        "<Functions/PrepareRecipe.Arn>",
+        "<Functions/RegisterCheckpoint.Arn>",
+        f"{data}:ArtifactsBucketName",
+        f"{data}:DataKeyArn",
+    }
+
+
+def test_parameter_defaults_follow_the_environment(body: tuple[str, Any]) -> None:
+    env, definition = body
+    config = read_cdk_json().environment(env)
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    assert defaults["TrainingInstanceType"] == config.training_instance_type
+    assert defaults["TrainingInstanceCount"] == config.training_instance_count
+    assert defaults["MaxRuntimeSeconds"] == config.max_runtime_seconds
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)

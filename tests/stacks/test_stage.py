@@ -1,0 +1,40 @@
+"""The Stage of each environment: where its stacks go, what they are called, and the nag gate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.config import read_cdk_json
+from tests.stacks.conftest import ENVIRONMENTS, Assembly
+
+
+def test_one_stage_per_environment_named_after_it(assembly: Assembly) -> None:
+    assert sorted(assembly.stages) == sorted(ENVIRONMENTS)
+    assert sorted(p.name for p in assembly.outdir.glob("assembly-*")) == sorted(
+        f"assembly-{env}" for env in ENVIRONMENTS
+    )
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_stacks_go_to_the_environments_account_and_region(assembly: Assembly, env: str) -> None:
+    config = read_cdk_json().environment(env)
+    artifacts = assembly.manifest(env)["artifacts"]
+    ids = {a.get("displayName"): artifact_id for artifact_id, a in artifacts.items()}
+    stacks = {
+        a["displayName"]: a for a in artifacts.values() if a["type"] == "aws:cloudformation:stack"
+    }
+    account = config.account or "unknown-account"  # the sandbox follows the credentials
+    for name, suffix in ((f"{env}/Data", "data"), (f"{env}/Training", "training")):
+        assert stacks[name]["environment"] == f"aws://{account}/us-east-1"
+        assert stacks[name]["properties"]["stackName"] == f"nova-sft-{env}-{suffix}"
+    # The training stack imports the data stack's exports: it must deploy second.
+    assert ids[f"{env}/Data"] in stacks[f"{env}/Training"]["dependencies"]
+
+
+def test_synth_left_no_unacknowledged_cdk_nag_finding(assembly: Assembly) -> None:
+    # The fixture's synth would have raised on a finding; the report says the same in writing.
+    report = json.loads((assembly.outdir / "policy-validation-report.json").read_text())
+    violations = [v for plugin in report["pluginReports"] for v in plugin.get("violations", [])]
+    assert violations == []

@@ -1,0 +1,181 @@
+"""The TrainingStack: functions, model package group, notifications, pipeline resource, outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from pipeline.config import read_cdk_json
+from tests.stacks.conftest import ENVIRONMENTS, Assembly
+
+Flat = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+FUNCTIONS = {
+    "Functions/ValidateDataset": ("lambdas.validate_dataset.handler", 1769, 600),
+    "Functions/PrepareRecipe": ("lambdas.prepare_recipe.handler", 256, 60),
+    "Functions/RegisterCheckpoint": ("lambdas.register_checkpoint.handler", 1769, 600),
+}
+
+
+def by_path(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    """Resources of one type, keyed by their construct path inside the stack."""
+    found = {}
+    for resource in template["Resources"].values():
+        if resource["Type"] == kind:
+            path = resource["Metadata"]["aws:cdk:path"].split("/", 2)[2].removesuffix("/Resource")
+            found[path] = resource
+    return found
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_functions_share_one_asset_and_are_sized(assembly: Assembly, env: str) -> None:
+    functions = by_path(assembly.template_json(env, "Training"), "AWS::Lambda::Function")
+    assert set(functions) == set(FUNCTIONS)
+    assets = {f["Metadata"]["aws:asset:path"] for f in functions.values()}
+    keys = {f["Properties"]["Code"]["S3Key"] for f in functions.values()}
+    assert len(assets) == 1
+    assert len(keys) == 1
+    for path, (handler, memory, timeout) in FUNCTIONS.items():
+        properties = functions[path]["Properties"]
+        assert properties["Handler"] == handler
+        assert properties["Runtime"] == "python3.13"
+        assert properties["Architectures"] == ["arm64"]
+        assert (properties["MemorySize"], properties["Timeout"]) == (memory, timeout)
+        assert "Environment" not in properties  # every input arrives in the step's event
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_function_logs_are_encrypted_kept_and_owned(
+    assembly: Assembly, flat: Flat, env: str
+) -> None:
+    config = read_cdk_json().environment(env)
+    template = flat(assembly.template_json(env, "Training"))
+    groups = by_path(template, "AWS::Logs::LogGroup")
+    functions = by_path(template, "AWS::Lambda::Function")
+    policy = "Retain" if config.termination_protection else "Delete"
+    for path in FUNCTIONS:
+        group = groups[f"{path}Logs"]
+        assert group["Properties"] == {
+            "KmsKeyId": f"import:nova-sft-{env}-data:DataKeyArn",
+            "RetentionInDays": config.log_retention_days,
+        }
+        assert group["DeletionPolicy"] == policy
+        assert functions[path]["Properties"]["LoggingConfig"] == {"LogGroup": f"<{path}Logs>"}
+
+
+def test_no_custom_resources_or_helper_functions(assembly: Assembly) -> None:
+    # Log retention and bucket clean-up helpers would add Lambda functions with broad roles.
+    for env in ENVIRONMENTS:
+        for stack in ("Data", "Training"):
+            kinds = {r["Type"] for r in assembly.template_json(env, stack)["Resources"].values()}
+            assert not any(k.startswith("Custom::") for k in kinds)
+            assert "AWS::CloudFormation::CustomResource" not in kinds
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_model_package_group_is_named_for_the_environment(assembly: Assembly, env: str) -> None:
+    assembly.template(env, "Training").has_resource_properties(
+        "AWS::SageMaker::ModelPackageGroup",
+        {"ModelPackageGroupName": f"nova-sft-{env}-checkpoints"},
+    )
+
+
+def test_state_changes_of_the_group_reach_the_topic(sandbox_training: Template, flat: Flat) -> None:
+    template = flat(sandbox_training.to_json())
+    (rule,) = by_path(template, "AWS::Events::Rule").values()
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": ["nova-sft-sandbox-checkpoints"]},
+    }
+    assert rule["Properties"]["Targets"] == [{"Arn": "<Notifications/Topic>", "Id": "Target0"}]
+    assert rule["Properties"]["State"] == "ENABLED"
+
+
+def test_topic_is_encrypted_ssl_only_and_publishable_by_the_rule_only(
+    sandbox_training: Template, flat: Flat
+) -> None:
+    template = flat(sandbox_training.to_json())
+    (topic,) = by_path(template, "AWS::SNS::Topic").values()
+    assert topic["Properties"]["KmsMasterKeyId"] == "<Notifications/TopicKey.Arn>"
+    (policy,) = by_path(template, "AWS::SNS::TopicPolicy").values()
+    assert policy["Properties"]["PolicyDocument"]["Statement"] == [
+        {
+            "Action": "sns:Publish",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            "Effect": "Deny",
+            "Principal": "*",
+            "Resource": "<Notifications/Topic>",
+            "Sid": "AllowPublishThroughSSLOnly",
+        },
+        {
+            "Action": "sns:Publish",
+            "Condition": {"ArnEquals": {"aws:SourceArn": "<Notifications/StateChangeRule.Arn>"}},
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Resource": "<Notifications/Topic>",
+            "Sid": "AllowThisRuleToPublish",
+        },
+    ]
+
+
+def test_topic_key_lets_eventbridge_encrypt_and_nothing_else(
+    sandbox_training: Template, flat: Flat
+) -> None:
+    template = flat(sandbox_training.to_json())
+    key = by_path(template, "AWS::KMS::Key")["Notifications/TopicKey"]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["Properties"]["KeyPolicy"]["Statement"] == [
+        {
+            "Action": "kms:*",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::<AWS::AccountId>:root"},
+            "Resource": "*",
+        },
+        {
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Resource": "*",
+            "Sid": "AllowEventBridgeToPublishEncrypted",
+        },
+    ]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_outputs(assembly: Assembly, flat: Flat, env: str) -> None:
+    account = read_cdk_json().environment(env).account or "<AWS::AccountId>"
+    outputs = flat(assembly.template_json(env, "Training"))["Outputs"]
+    assert {name: o["Value"] for name, o in outputs.items()} == {
+        "PipelineName": f"nova-sft-{env}",
+        "PipelineArn": f"arn:aws:sagemaker:us-east-1:{account}:pipeline/nova-sft-{env}",
+        "ModelPackageGroupName": f"nova-sft-{env}-checkpoints",
+        "NotificationTopicArn": "<Notifications/Topic>",
+        "TrainingRoleArn": "<TrainingJobRole.Arn>",
+    }
+    data_outputs = assembly.template_json(env, "Data")["Outputs"]
+    assert {"DataBucketName", "ArtifactsBucketName", "AccessLogsBucketName"} <= set(data_outputs)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_pipeline_resource(assembly: Assembly, flat: Flat, env: str) -> None:
+    template = flat(assembly.template_json(env, "Training"))
+    (pipeline,) = by_path(template, "AWS::SageMaker::Pipeline").values()
+    properties = pipeline["Properties"]
+    assert properties["PipelineName"] == f"nova-sft-{env}"
+    assert properties["RoleArn"] == "<PipelineRole.Arn>"
+    assert set(properties["PipelineDefinition"]) == {"PipelineDefinitionBody"}
+    # Created after its role's permissions and the group it registers into.
+    depends = set(pipeline["DependsOn"])
+    paths = {
+        logical_id: r["Metadata"]["aws:cdk:path"]
+        for logical_id, r in assembly.template_json(env, "Training")["Resources"].items()
+    }
+    assert {paths[d].split("/", 2)[2] for d in depends} >= {
+        "PipelineRole/Resource",
+        "PipelineRole/DefaultPolicy/Resource",
+        "CheckpointsGroup",
+    }
