@@ -13,7 +13,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := true
 
-.PHONY: help install synth lint unit scan test demo lock clean
+.PHONY: help install synth lint unit scan test demo bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -51,11 +51,15 @@ scan: synth $(TOOLS)/.installed ## cfn-lint and checkov on the synthesized templ
 
 test: lint unit scan ## Everything CI runs: lint, types, tests, synth with cdk-nag, cfn-lint, checkov
 
-demo: synth ## The main job on the embedded default (the local rehearsal replaces this once it exists)
+demo: synth ## Rehearse locally: deploy the sandbox to moto on 127.0.0.1, run the pipeline twice (ARGS="--help")
+	$(PY) -m pipeline.rehearsal $(ARGS)
+
+bench: synth ## Run every benchmark in benchmarks/ and print its figures
+	for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 lock: $(VENV)/.installed $(TOOLS)/.installed ## Re-pin every transitive dependency after changing a direct pin
 	$(VENV)/bin/pip freeze --exclude-editable | sort -f > constraints.txt
 	$(TOOLS)/bin/pip freeze --exclude-editable | sort -f > constraints-tools.txt
 
 clean: ## Remove build output (keeps the virtualenvs)
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out rehearsal-out .pytest_cache .mypy_cache .ruff_cache

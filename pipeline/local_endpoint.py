@@ -92,12 +92,18 @@ class LocalEndpoint:
             create_backend_app,
         )
 
+        class QuietHandler(MotoRequestHandler):
+            """Errors still reach the log; one line per request does not."""
+
+            def log_request(self, *_args: object, **_kwargs: object) -> None:
+                return None
+
         self._injector = _FaultInjector(DomainDispatcherApplication(create_backend_app))
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind(("127.0.0.1", 0))
             port = int(probe.getsockname()[1])
         self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", port, self._injector, threaded=True, request_handler=MotoRequestHandler
+            "127.0.0.1", port, self._injector, threaded=True, request_handler=QuietHandler
         )
         self.url = f"http://127.0.0.1:{port}"
         self._thread = threading.Thread(

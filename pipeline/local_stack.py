@@ -30,8 +30,6 @@ NOT_APPLIED = frozenset(
         "AWS::S3::BucketPolicy",
         "AWS::KMS::Alias",
         "AWS::Lambda::Permission",
-        "AWS::Logs::LogGroup",
-        "AWS::SNS::Topic",
         "AWS::SNS::TopicPolicy",
         "AWS::Events::Rule",
         "AWS::CDK::Metadata",
@@ -224,7 +222,11 @@ class _Deployer:
         for logical_id, resource in self._in_order(stack):
             kind = resource["Type"]
             if kind in NOT_APPLIED or kind.startswith("Custom::"):
+                # Recorded with a name, so a Ref to it resolves; it has no attributes to read.
                 self.stage.not_applied.append(f"{stack.name}/{logical_id} ({kind})")
+                self.stage.physical[f"{stack.name}/{logical_id}"] = _physical_name(
+                    stack.name, logical_id
+                )
                 continue
             properties = self.resolve(stack, resource.get("Properties", {}))
             create = getattr(self, "_create_" + kind.replace("AWS::", "").replace("::", "_"), None)
@@ -354,6 +356,32 @@ class _Deployer:
             arn=arn, handler=properties["Handler"], asset_dir=asset_dir, environment=environment
         )
         return name, {"Arn": arn}
+
+    def _create_Logs_LogGroup(
+        self, stack: _Stack, logical_id: str, properties: dict[str, Any], _meta: Any
+    ) -> tuple[str, dict[str, str]]:
+        logs = self.session.client("logs")
+        name = properties.get("LogGroupName") or _physical_name(stack.name, logical_id, 512)
+        logs.create_log_group(logGroupName=name)
+        if "RetentionInDays" in properties:
+            logs.put_retention_policy(
+                logGroupName=name, retentionInDays=int(properties["RetentionInDays"])
+            )
+        arn = f"arn:aws:logs:{self.stage.region}:{self.stage.account}:log-group:{name}:*"
+        return name, {"Arn": arn}
+
+    def _create_SNS_Topic(
+        self, stack: _Stack, logical_id: str, properties: dict[str, Any], _meta: Any
+    ) -> tuple[str, dict[str, str]]:
+        name = properties.get("TopicName") or _physical_name(stack.name, logical_id, 256)
+        attributes = (
+            {"KmsMasterKeyId": properties["KmsMasterKeyId"]}
+            if "KmsMasterKeyId" in properties
+            else {}
+        )
+        arn = self.session.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        # CloudFormation's Ref of a topic is its ARN.
+        return arn, {"TopicArn": arn, "TopicName": name}
 
     def _create_SageMaker_ModelPackageGroup(
         self, stack: _Stack, logical_id: str, properties: dict[str, Any], _meta: Any

@@ -1,0 +1,369 @@
+"""The local rehearsal: deploy the synthesized sandbox to a local endpoint and run it twice.
+
+`make demo` runs this. It starts moto's server on 127.0.0.1, creates the stage's resources from
+the templates in cdk.out (so the pipeline body that runs is the one `cdk deploy` would send),
+uploads the sample dataset, starts two executions through the SageMaker API - the second from the
+first one's checkpoint - and runs them with the local executor, the deployed Lambda handlers and
+the stand-in trainer. It prints the registry's lineage and writes both loss curves to a PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import filecmp
+import importlib
+import io
+import os
+import sys
+import tarfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from lambdas.registry import CheckpointRecord, ancestry
+from pipeline.config import ConfigError, read_cdk_json
+from pipeline.local_endpoint import Faults, LocalEndpoint
+from pipeline.local_executor import DefinitionError, ExecutionRecord, LambdaHandler, LocalExecutor
+from pipeline.local_stack import DeployedFunction, LocalStage, deploy_stage
+from pipeline.stand_in_trainer import StandInTrainer
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data" / "train.jsonl"
+SAMPLE_KEY = "datasets/sample/train.jsonl"
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _error(text: str) -> None:
+    sys.stderr.write(f"error: {text}\n")
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to rehearse. Rates are shares of calls (0 to 1) answered with an error."""
+
+    cdk_out: Path = ROOT / "cdk.out"
+    stage: str = "sandbox"
+    dataset: Path = SAMPLE_DATA
+    out_dir: Path = ROOT / "rehearsal-out"
+    s3_error_rate: float = 0.0
+    throttle_rate: float = 0.0
+    fail_training: bool = False
+    seed: int = 7
+    plot: bool = True
+
+
+@dataclass
+class Rehearsal:
+    """What the rehearsal did."""
+
+    executions: list[ExecutionRecord] = field(default_factory=list)
+    lineage: list[CheckpointRecord] = field(default_factory=list)  # newest first
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    faults: Faults | None = None
+    registered: int = 0  # model package versions in the group at the end
+    plot_path: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        return bool(self.executions) and all(e.status == "Succeeded" for e in self.executions)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _local_credentials(url: str, region: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "rehearsal",
+        "AWS_SECRET_ACCESS_KEY": "rehearsal",
+        "AWS_SESSION_TOKEN": "rehearsal",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_RETRY_MODE": "standard",
+        "AWS_MAX_ATTEMPTS": "8",
+    }
+
+
+def cold_start() -> None:
+    """Drop what the Lambda modules cached (their boto3 clients): a new container per rehearsal.
+
+    Handlers run in this process, so a client cached by an earlier rehearsal would still point
+    at that rehearsal's endpoint, which is gone.
+    """
+    for name, module in list(sys.modules.items()):
+        if name == "lambdas" or name.startswith("lambdas."):
+            for value in vars(module).values():
+                clear = getattr(value, "cache_clear", None)
+                if callable(clear):
+                    clear()
+
+
+def load_handler(function: DeployedFunction) -> LambdaHandler:
+    """The deployed function's handler, run in process.
+
+    The asset in cdk.out must hold exactly the code in lambdas/ (else cdk.out is stale), so the
+    handler is imported by its dotted name and called with the function's environment set.
+    """
+    package = function.asset_dir / "lambdas"
+    comparison = filecmp.dircmp(package, ROOT / "lambdas", ignore=["__pycache__"])
+    stale = comparison.diff_files + comparison.left_only + comparison.right_only
+    if stale:
+        raise DefinitionError(
+            f"the Lambda asset {function.asset_dir} differs from lambdas/ ({', '.join(stale)}): "
+            "run `make synth` again"
+        )
+    module_name, _, attribute = function.handler.rpartition(".")
+    handler: LambdaHandler = getattr(importlib.import_module(module_name), attribute)
+
+    def call(event: dict[str, Any], context: Any) -> Any:
+        with _environment(function.environment):
+            return handler(event, context)
+
+    return call
+
+
+def read_loss_curve(s3: Any, model_artifacts_uri: str) -> list[tuple[int, float]]:
+    """step_wise_training_metrics.csv from the job's output.tar.gz, beside model.tar.gz."""
+    bucket, _, key = model_artifacts_uri.removeprefix("s3://").partition("/")
+    key = key.rsplit("/", 1)[0] + "/output.tar.gz"
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+        for member in archive.getmembers():
+            if member.name.removeprefix("./") == "step_wise_training_metrics.csv":
+                extracted = archive.extractfile(member)
+                if extracted is None:
+                    break
+                rows = extracted.read().decode().splitlines()[1:]
+                return [(int(s), float(v)) for s, v in (row.split(",")[:2] for row in rows)]
+    raise DefinitionError(f"no step_wise_training_metrics.csv in s3://{bucket}/{key}")
+
+
+def _start(sm: Any, pipeline_name: str, parameters: dict[str, str]) -> str:
+    response = sm.start_pipeline_execution(
+        PipelineName=pipeline_name,
+        PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
+        ClientRequestToken=str(uuid.uuid4()),
+    )
+    return str(response["PipelineExecutionArn"])
+
+
+def _training_step(record: ExecutionRecord) -> Any:
+    trained = [s for s in record.steps if s.step_type == "Training" and s.arguments]
+    if len(trained) != 1:
+        raise DefinitionError(f"{record.arn}: expected one training step, found {len(trained)}")
+    return trained[0]
+
+
+def rehearse(options: Options, log: Callable[[str], None] = _say) -> Rehearsal:
+    """Deploy the stage locally and run it twice (once if the first run fails)."""
+    env = read_cdk_json().environment(options.stage)
+    result = Rehearsal()
+    with LocalEndpoint() as endpoint, _environment(_local_credentials(endpoint.url, env.region)):
+        session = boto3.Session(region_name=env.region)
+        stage: LocalStage = deploy_stage(options.cdk_out, options.stage, session)
+        log(f"deployed {options.stage} to {endpoint.url}: {len(stage.physical)} resources")
+        handlers = {arn: load_handler(fn) for arn, fn in stage.functions.items()}
+        cold_start()
+        data_bucket = stage.output("DataBucketName")
+        s3 = session.client("s3")
+        s3.upload_file(str(options.dataset), data_bucket, SAMPLE_KEY)
+        train_uri = f"s3://{data_bucket}/{SAMPLE_KEY}"
+        fail_reason = (
+            "AlgorithmError: the stand-in trainer was asked to fail (--fail-training)"
+            if options.fail_training
+            else None
+        )
+        trainer = StandInTrainer(session=session, region=env.region, fail_reason=fail_reason)
+        sm = session.client("sagemaker")
+        executor = LocalExecutor(sagemaker_client=sm, lambda_handlers=handlers, trainer=trainer)
+        faults = Faults(
+            s3_error_rate=options.s3_error_rate,
+            throttle_rate=options.throttle_rate,
+            seed=options.seed,
+        )
+        started = time.perf_counter()
+        with endpoint.faults(faults):
+            source = "nova-lite-2/prod"
+            for round_number in (1, 2):
+                arn = _start(
+                    sm, env.pipeline_name, {"TrainDataS3Uri": train_uri, "ModelNameOrPath": source}
+                )
+                record = executor.run(arn)
+                result.executions.append(record)
+                log(f"run {round_number}: {arn.rsplit('/', 1)[-1]} from {source}: {record.status}")
+                for step in record.steps:
+                    reason = f" ({step.failure_reason})" if step.failure_reason else ""
+                    log(f"  {step.name:<28} {step.status}{reason}")
+                if record.status != "Succeeded":
+                    log(f"  failure reason: {record.failure_reason}")
+                    break
+                job = _training_step(record)
+                model_uri = f"{job.arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/"
+                model_uri += f"{job.arguments['TrainingJobName']}/output/model.tar.gz"
+                result.curves[f"run {round_number}"] = read_loss_curve(s3, model_uri)
+                source = str(record.output("CheckpointS3Uri"))
+        result.seconds = time.perf_counter() - started
+        result.faults = faults
+        if result.succeeded:
+            result.lineage = ancestry(sm, env.model_package_group_name, source)
+        registered = sm.list_model_packages(ModelPackageGroupName=env.model_package_group_name)
+        result.registered = len(registered["ModelPackageSummaryList"])
+    _log_lineage(result.lineage, log)
+    if options.plot and result.curves:
+        result.plot_path = plot_curves(result.curves, options.out_dir / "loss_curves.png")
+        log(f"loss curves: {result.plot_path}")
+    return result
+
+
+def _log_lineage(chain: list[CheckpointRecord], log: Callable[[str], None]) -> None:
+    """The registry's lineage, oldest first: each checkpoint with the parent it started from."""
+    if not chain:
+        return
+    log("lineage (model registry):")
+    log(f"  {chain[-1].parent}")
+    for depth, record in enumerate(reversed(chain), start=1):
+        loss = f"{record.final_loss:.4f}" if record.final_loss is not None else "n/a"
+        log(
+            f"  {'   ' * (depth - 1)}└─ v{record.version} {record.checkpoint_uri} "
+            f"({record.technique}, final loss {loss}, {record.approval_status})"
+        )
+
+
+def plot_curves(curves: dict[str, list[tuple[int, float]]], path: Path) -> Path:
+    """Training loss against step, one line per run, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    offset = 0
+    for label, curve in curves.items():
+        axes.plot([offset + s for s, _ in curve], [v for _, v in curve], label=label)
+        offset += curve[-1][0] if curve else 0
+    axes.set_xlabel("cumulative training step")
+    axes.set_ylabel("training loss")
+    axes.set_title("Local rehearsal: run 2 continues from run 1's checkpoint")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 <= rate < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share of calls from 0 to below 1")
+    return rate
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.rehearsal",
+        description=(
+            "Create the synthesized stage (cdk.out, from `make synth`) in a local AWS endpoint "
+            "on 127.0.0.1 and run its pipeline twice: run 1 from the base model, run 2 from run "
+            "1's checkpoint. Nothing leaves this machine."
+        ),
+    )
+    defaults = Options()
+    parser.add_argument("--stage", default=defaults.stage, help="environment (%(default)s)")
+    parser.add_argument("--cdk-out", type=Path, default=defaults.cdk_out, help="cloud assembly")
+    parser.add_argument(
+        "--dataset", type=Path, default=defaults.dataset, help="JSONL to train on (the sample)"
+    )
+    parser.add_argument(
+        "--out-dir", type=Path, default=defaults.out_dir, help="where the PNG goes (%(default)s)"
+    )
+    parser.add_argument(
+        "--s3-error-rate",
+        type=_rate,
+        default=0.0,
+        metavar="SHARE",
+        help="answer this share of S3 calls with 503 SlowDown (e.g. 0.2)",
+    )
+    parser.add_argument(
+        "--throttle-rate",
+        type=_rate,
+        default=0.0,
+        metavar="SHARE",
+        help="answer this share of SageMaker calls with ThrottlingException (e.g. 0.2)",
+    )
+    parser.add_argument(
+        "--fail-training",
+        action="store_true",
+        help="make the training job fail: the run must end Failed with nothing registered",
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="fault sequence seed")
+    parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 when every run succeeded, 1 when a run failed or the rehearsal could not run."""
+    args = _parser().parse_args(argv)
+    options = Options(
+        cdk_out=args.cdk_out,
+        stage=args.stage,
+        dataset=args.dataset,
+        out_dir=args.out_dir,
+        s3_error_rate=args.s3_error_rate,
+        throttle_rate=args.throttle_rate,
+        fail_training=args.fail_training,
+        seed=args.seed,
+        plot=not args.no_plot,
+    )
+    if not options.dataset.is_file():
+        _error(f"dataset {options.dataset} not found")
+        return 1
+    try:
+        result = rehearse(options)
+    except (DefinitionError, ConfigError) as err:
+        _error(f"{err}")
+        return 1
+    faults = result.faults
+    if faults is not None and (options.s3_error_rate or options.throttle_rate):
+        _say(
+            f"faults injected: S3 {faults.injected['s3']} of {faults.seen['s3']} calls, "
+            f"SageMaker {faults.injected['sagemaker']} of {faults.seen['sagemaker']} calls"
+        )
+    _say(
+        f"{len(result.executions)} run(s) in {result.seconds:.2f} s; {result.registered} registered"
+    )
+    if not result.succeeded:
+        _error("a run failed (see its failure reason above)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

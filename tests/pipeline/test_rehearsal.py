@@ -1,0 +1,132 @@
+"""The local rehearsal runs the synthesized sandbox end to end, twice, and survives faults."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lambdas.recipe_spec import BASE_MODEL
+from pipeline import rehearsal
+from pipeline.local_executor import DefinitionError
+from pipeline.rehearsal import Options, Rehearsal, rehearse
+from tests.cloud_assembly import synthesize
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sandbox stage, synthesized once for this module (as `make synth` would)."""
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    synthesize(outdir, ["sandbox"])
+    return outdir
+
+
+def run(cdk_out: Path, tmp_path: Path, **options: object) -> tuple[Rehearsal, list[str]]:
+    lines: list[str] = []
+    result = rehearse(
+        Options(cdk_out=cdk_out, out_dir=tmp_path, **options),  # type: ignore[arg-type]
+        log=lines.append,
+    )
+    return result, lines
+
+
+def test_run_two_starts_from_run_ones_checkpoint_and_the_registry_records_it(
+    cdk_out: Path, tmp_path: Path
+) -> None:
+    result, lines = run(cdk_out, tmp_path)
+
+    assert [e.status for e in result.executions] == ["Succeeded", "Succeeded"]
+    first, second = result.executions
+    checkpoint = first.output("CheckpointS3Uri")
+    assert checkpoint.startswith("s3://customer-escrow-")
+    assert first.parameters["ModelNameOrPath"] == BASE_MODEL
+    assert second.parameters["ModelNameOrPath"] == checkpoint
+    # Each run took its own branch of the condition.
+    assert first.step("TrainFromBaseModel").status == "Succeeded"
+    assert first.step("TrainFromCheckpoint").status == "NotExecuted"
+    assert second.step("TrainFromCheckpoint").status == "Succeeded"
+    hyperparameters = second.step("TrainFromCheckpoint").arguments["HyperParameters"]
+    assert hyperparameters["base_model_location"] == checkpoint
+    assert "base_model" not in hyperparameters
+
+    newest, oldest = result.lineage
+    assert newest.checkpoint_uri == second.output("CheckpointS3Uri")
+    assert newest.parent == checkpoint
+    assert oldest.checkpoint_uri == checkpoint
+    assert oldest.parent == BASE_MODEL
+    assert result.registered == 2
+    assert any(checkpoint in line for line in lines if "└─" in line)
+
+    # Run 2 continues the loss where run 1 ended; the PNG holds both curves.
+    assert result.curves["run 2"][0][1] < result.curves["run 1"][0][1]
+    assert result.plot_path is not None
+    assert result.plot_path.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_s3_errors_and_throttling_are_retried_to_success(cdk_out: Path, tmp_path: Path) -> None:
+    result, _ = run(cdk_out, tmp_path, s3_error_rate=0.1, throttle_rate=0.1, plot=False)
+
+    assert result.faults is not None
+    assert result.faults.injected["s3"] > 0
+    assert result.faults.injected["sagemaker"] > 0
+    assert [e.status for e in result.executions] == ["Succeeded", "Succeeded"]
+    assert result.registered == 2
+
+
+def test_a_failing_training_job_fails_the_run_and_registers_nothing(
+    cdk_out: Path, tmp_path: Path
+) -> None:
+    result, _ = run(cdk_out, tmp_path, fail_training=True)
+
+    (only,) = result.executions
+    assert only.status == "Failed"
+    assert "asked to fail" in only.failure_reason
+    assert only.step("TrainFromBaseModel").status == "Failed"
+    assert only.step("RegisterFromBaseModel").status == "NotExecuted"
+    assert result.registered == 0
+    assert result.lineage == []
+    assert result.plot_path is None
+
+
+def test_a_bad_dataset_stops_the_run_before_any_training_job(cdk_out: Path, tmp_path: Path) -> None:
+    dataset = tmp_path / "bad.jsonl"
+    lines = (rehearsal.SAMPLE_DATA.read_text(encoding="utf-8")).splitlines()
+    sample = json.loads(lines[3])
+    sample["messages"][0]["role"] = "assistant"  # a conversation must open with the user
+    lines[3] = json.dumps(sample)
+    dataset.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    result, _ = run(cdk_out, tmp_path, dataset=dataset)
+
+    (only,) = result.executions
+    assert only.status == "Failed"
+    assert only.step("ValidateData").status == "Failed"
+    assert "line 4" in only.failure_reason
+    assert all(s.status == "NotExecuted" for s in only.steps if s.step_type == "Training")
+    assert result.registered == 0
+
+
+def test_a_stale_lambda_asset_is_refused(cdk_out: Path, tmp_path: Path) -> None:
+    stale = tmp_path / "cdk.out"
+    shutil.copytree(cdk_out, stale)
+    (recipe,) = stale.glob("asset.*/lambdas/recipe.py")
+    recipe.write_text(recipe.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+
+    with pytest.raises(DefinitionError, match=r"differs from lambdas/.*make synth"):
+        run(stale, tmp_path)
+
+
+def test_the_command_exits_non_zero_with_one_line_when_cdk_out_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = rehearsal.main(["--cdk-out", str(tmp_path / "nothing"), "--no-plot"])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: ")
+    assert "run `make synth` first" in err
+    assert "Traceback" not in err
