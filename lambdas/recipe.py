@@ -12,7 +12,7 @@ Entry points:
   writer for the YAML subset the templates use (nested mappings of double-quoted strings,
   integers, floats with a decimal point, true/false and `{}`). Lambda has no PyYAML, and this
   subset reads the same under PyYAML, OmegaConf and any YAML 1.2 loader
-  (docs/decisions/0002-recipe-templates-and-rendering.md).
+  (docs/decisions/0002-recipe-templates.md).
 """
 
 from __future__ import annotations

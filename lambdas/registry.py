@@ -14,8 +14,8 @@ Lineage, over the versions that carry `CheckpointS3Uri` metadata (others are ign
 - `set_approval(sm, arn, status)`: approve or reject, keeping the metadata.
 
 What each version records is in CustomerMetadataProperties under the `KEY_*` names and the
-knob names of `lambdas.recipe_spec.KNOBS` (see docs/decisions/0003-model-package-for-a-nova-
-checkpoint.md); `CheckpointRecord.replay_parameters()` turns it back into pipeline parameters.
+knob names of `lambdas.recipe_spec.KNOBS` (docs/decisions/0003-model-package-fields.md);
+`CheckpointRecord.replay_parameters()` turns it back into pipeline parameters.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.checkpoint import JobOutput, read_job_output
+from lambdas.checkpoint import JobOutput, ReadAhead, read_job_output
 from lambdas.recipe import (
     S3_URI,
     YamlSubsetError,
@@ -295,6 +295,10 @@ def s3_read_error(error: ClientError, uri: str, missing_hint: str) -> Registrati
             f"access denied reading {uri}: grant the register function's role s3:GetObject "
             "on it and kms:Decrypt on the bucket's key"
         )
+    if code in ("SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"):
+        return RegistrationError(
+            f"cannot read {uri}: {code} after the client's retries: retry the step"
+        )
     return RegistrationError(f"cannot read {uri}: {code or 'error'}: {error}")
 
 
@@ -304,6 +308,28 @@ def _split(uri: str) -> tuple[str, str]:
 
 
 # -- registration -------------------------------------------------------------------------------
+
+
+_ACCESS_DENIED = ("AccessDeniedException", "AccessDenied")
+_THROTTLED = ("ThrottlingException", "Throttling", "TooManyRequestsException")
+
+
+def sagemaker_error(error: ClientError, target: str) -> RegistrationError:
+    """A failed SageMaker call on `target` (e.g. "model package group g") as a message with the
+    fix; the action is the call's own name, so the message says which permission is missing."""
+    code = _code(error)
+    action = f"sagemaker:{error.operation_name}"
+    if code in _ACCESS_DENIED:
+        return RegistrationError(
+            f"access denied calling {action} on {target}: grant the register function's role "
+            f"{action} on it"
+        )
+    if code in _THROTTLED:
+        return RegistrationError(
+            f"{action} on {target} was throttled after the client's retries: retry the step"
+        )
+    message = str(error.response.get("Error", {}).get("Message", "")) or str(error)
+    return RegistrationError(f"{action} on {target} failed: {code or 'error'}: {message}")
 
 
 def require_group(sm: Any, group: str) -> None:
@@ -317,12 +343,7 @@ def require_group(sm: Any, group: str) -> None:
                 f"model package group {group} does not exist in this account and region: "
                 "deploy the training stack that creates it, or correct ModelPackageGroupName"
             ) from error
-        if code in ("AccessDeniedException", "AccessDenied"):
-            raise RegistrationError(
-                f"access denied describing model package group {group}: grant the register "
-                "function's role sagemaker:DescribeModelPackageGroup on it"
-            ) from error
-        raise RegistrationError(f"cannot describe model package group {group}: {error}") from error
+        raise sagemaker_error(error, f"model package group {group}") from error
 
 
 def _versions(sm: Any, group: str, **filters: Any) -> Iterator[dict[str, Any]]:
@@ -535,13 +556,16 @@ def read_output_archive(s3: Any, request: RegistrationRequest) -> JobOutput:
             f"training job {request.training_job_name} left no output archive beside "
             f"{request.model_artifacts_uri}; check that the job completed",
         ) from error
+    # Download ahead in a thread while the previous chunks are inflated.
+    ahead = ReadAhead(body)
     try:
-        return read_job_output(body, source=uri)
+        return read_job_output(ahead, source=uri)
     except BotoCoreError as error:
         raise RegistrationError(
             f"reading {uri} failed part way ({error}); retry the step"
         ) from error
     finally:
+        ahead.close()
         # Closing drops the connection: the rest of the archive is never downloaded.
         body.close()
 
@@ -559,11 +583,14 @@ def register_checkpoint(sm: Any, s3: Any, request: RegistrationRequest) -> Regis
 
     Order: the group must exist; a version already registered for the job is returned as it
     is; then the recipe and the output archive are read and checked; only then is the version
-    created. Every failure raises (RegistrationError, OutputArchiveError or ClientError) before
-    CreateModelPackage, so nothing is registered on error.
+    created. Every failure raises RegistrationError or OutputArchiveError, with a message naming
+    the object and the fix, before CreateModelPackage, so nothing is registered on error.
     """
     require_group(sm, request.group)
-    existing = find_registration(sm, request.group, request.training_job_name)
+    try:
+        existing = find_registration(sm, request.group, request.training_job_name)
+    except ClientError as error:
+        raise sagemaker_error(error, f"model package group {request.group}") from error
     if existing is not None:
         return Registered(existing, created=False)
     facts = read_recipe(s3, request.recipe_uri)
@@ -579,9 +606,9 @@ def register_checkpoint(sm: Any, s3: Any, request: RegistrationRequest) -> Regis
             ClientToken=client_token(request.group, request.training_job_name),
         )
     except ClientError as error:
-        raise RegistrationError(
-            f"cannot register the checkpoint of {request.training_job_name} in "
-            f"{request.group}: {error}"
+        raise sagemaker_error(
+            error,
+            f"model package group {request.group} (checkpoint of {request.training_job_name})",
         ) from error
     arn = str(created["ModelPackageArn"])
     version = arn.rsplit("/", 1)[-1]
