@@ -4,8 +4,8 @@
 turns it into the JSON body that `AWS::SageMaker::Pipeline` deploys. Every input is an argument:
 CDK tokens (strings such as "${Token[TOKEN.12]}") pass through unchanged into the JSON. Building
 makes no network call, uploads nothing, clones nothing and needs no credentials; two builds give
-byte-identical JSON. docs/decisions/0004-training-step-and-checkpoint-branching.md explains the
-design; in short:
+byte-identical JSON. docs/decisions/0004-training-step-branching.md explains the design; in
+short:
 
     ValidateData -> PrepareRecipe -> CheckpointOrBaseModel
                                         true:  TrainFromCheckpoint -> RegisterFromCheckpoint
@@ -30,6 +30,7 @@ The SageMaker SDK is imported inside the functions that need it: importing this 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import sys
@@ -96,7 +97,8 @@ _SYNTH_TECHNIQUE = LORA
 # Its value never reaches the definition: the ModelNameOrPath parameter replaces it.
 _CHECKPOINT_PLACEHOLDER = "s3://placeholder-checkpoint-bucket/checkpoint"
 
-# p5 capacity comes back in minutes to hours: wait 5, 10, 20, 40, 80 minutes between attempts.
+# p5 capacity comes back in minutes to hours. AWS documents MaxAttempts as the number of retry
+# attempts: up to six new jobs after the first, 5, 10, 20, 40, 80 and 160 minutes apart.
 TRAINING_CAPACITY_RETRY: dict[str, Any] = {
     "interval_seconds": 300,
     "backoff_rate": 2.0,
@@ -551,6 +553,11 @@ def _offline_boto_session(region: str) -> boto3.Session:
     return session
 
 
+# One session per region and process: making one validates the SDK's config schema three times
+# and builds nine clients, two thirds of a build's time, and a CDK synth builds once per stage.
+# Steps keep no state in it between builds (tested: repeated builds give the same bytes). Like the
+# rest of the build (boto3's default session, logging), it is not for concurrent threads.
+@functools.cache
 def _offline_session(region: str) -> PipelineSession:
     """A PipelineSession that makes no AWS call: it never expands role names and has no bucket."""
     from sagemaker.workflow.pipeline_context import PipelineSession

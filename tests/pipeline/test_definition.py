@@ -1,11 +1,17 @@
 """The pipeline definition: its parameters, its references, its steps' contracts, and that it is
 built offline and deterministically. The notebook equivalence is in test_definition_equivalence.py,
-the command in test_definition_cli.py; both import the helpers below.
+which imports the helpers below.
+
+The snapshot (snapshots/definition.json) is the definition as last reviewed. After an intended
+change, regenerate it and review the diff with the change:
+
+    UPDATE_SNAPSHOTS=1 .venv/bin/pytest -q tests/pipeline/test_definition.py -k snapshot
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import os
 import re
@@ -87,9 +93,20 @@ def build(env: EnvironmentConfig = ENV, **overrides: str) -> dict[str, Any]:
     return document
 
 
+@functools.cache
+def _built_text() -> str:
+    return definition_json(build_pipeline(env=ENV, **INPUTS))
+
+
+def built_definition() -> dict[str, Any]:
+    """The definition for ENV and INPUTS, built once per test process (a fresh parsed copy)."""
+    document: dict[str, Any] = json.loads(_built_text())
+    return document
+
+
 @pytest.fixture(scope="module")
 def definition() -> dict[str, Any]:
-    return build()
+    return built_definition()
 
 
 # -- reading a definition ---------------------------------------------------------------------
@@ -389,8 +406,12 @@ def test_the_job_reads_this_runs_recipe_and_writes_under_the_run(
 def test_training_retries_capacity_errors_and_lambda_steps_declare_no_policy(
     definition: dict[str, Any],
 ) -> None:
+    from sagemaker.workflow.lambda_step import LambdaStep
     from sagemaker.workflow.retry import SageMakerJobExceptionTypeEnum
 
+    # Decision 0004 rests on this: the SDK's Lambda step takes no retry policy (the API accepts
+    # them on job steps only). Revisit the decision if an upgrade adds one.
+    assert "retry_policies" not in inspect.signature(LambdaStep).parameters
     for step, _ in flatten(definition["Steps"]):
         if step["Type"] == "Training":
             (policy,) = step["RetryPolicies"]
@@ -551,13 +572,32 @@ def no_network_no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 
 def test_building_makes_no_network_call_needs_no_credentials_and_repeats_byte_for_byte(
-    definition: dict[str, Any], no_network_no_credentials: list[str]
+    no_network_no_credentials: list[str],
 ) -> None:
+    outside = _built_text()
+    # The builder keeps one SDK session per region; this build makes its own inside the sandbox.
+    definition_module._offline_session.cache_clear()
     first = definition_json(build_pipeline(env=ENV, **INPUTS))
     second = definition_json(build_pipeline(env=ENV, **INPUTS))
     assert no_network_no_credentials == []
-    assert first == second
-    assert json.loads(first) == definition  # and the same as a build outside the sandbox
+    assert first == second == outside
+
+
+def test_sdk_telemetry_is_off_while_building(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Telemetry is the SDK's only call home that the offline session cannot refuse on its own:
+    it swallows the refusal and tries plain HTTPS. The opt-out must keep it from starting."""
+    from sagemaker.telemetry import telemetry_logging
+
+    reports: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(
+        telemetry_logging, "_send_telemetry_request", lambda *args, **_: reports.append(args)
+    )
+    definition_json(build_pipeline(env=ENV, **INPUTS))
+    assert reports == []
+    # The recorder sits where the SDK reports from: without the opt-out the same build reports.
+    monkeypatch.setattr(definition_module, "_SDK_CONFIG", {"SchemaVersion": "1.0", "SageMaker": {}})
+    definition_json(build_pipeline(env=ENV, **INPUTS))
+    assert len(reports) >= 2  # one per training step's fit()
 
 
 def test_sdk_defaults_files_on_the_building_machine_change_nothing(
@@ -582,6 +622,7 @@ def test_sdk_defaults_files_on_the_building_machine_change_nothing(
     from sagemaker.config.config import load_sagemaker_config
 
     assert load_sagemaker_config()["SageMaker"]["TrainingJob"]["EnableNetworkIsolation"] is True
+    definition_module._offline_session.cache_clear()  # a session made while the file is there
     assert build() == definition
 
 
