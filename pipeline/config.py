@@ -1,8 +1,8 @@
 """The environments of this project, parsed once from cdk.json context into frozen dataclasses.
 
-`app.py` passes the CDK context to `load_environments`; the operator commands read the same
-cdk.json with `read_cdk_json`, so both see one definition of every environment. Unknown or
-missing keys fail loudly with the key and the file to fix (docs/decisions/0001-project-layout.md).
+`app.py` and the operator commands both read cdk.json with `read_cdk_json`, so they see one
+definition of every environment. Unknown or missing keys fail loudly with the key and the file
+to fix (docs/decisions/0001-project-layout-and-configuration.md).
 """
 
 from __future__ import annotations
@@ -24,6 +24,12 @@ CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
+_CONNECTION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:[0-9]{12}:"
+    r"connection/[A-Za-z0-9-]+$"
+)
+_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
 class ConfigError(ValueError):
@@ -60,11 +66,40 @@ class EnvironmentConfig:
 
 
 @dataclass(frozen=True)
+class ToolchainConfig:
+    """The toolchain: the CI/CD pipeline that deploys `stages` in order from one repository.
+
+    It lives in its own `account` and `region`; its source is `branch` of `repository`
+    ("owner/name") through the CodeStar connection `connection_arn`. Every name in `stages`
+    is an environment with an account; a manual approval precedes each stage named in
+    `manual_approval_before`.
+    """
+
+    account: str
+    region: str
+    connection_arn: str
+    repository: str
+    branch: str
+    stages: tuple[str, ...]
+    manual_approval_before: tuple[str, ...]
+
+    @property
+    def pipeline_name(self) -> str:
+        """The CodePipeline's name (and the toolchain stack's)."""
+        return f"{CONTEXT_KEY}-toolchain"
+
+
+@dataclass(frozen=True)
 class ProjectConfig:
-    """Everything under the `nova-sft` key of cdk.json context."""
+    """Everything under the `nova-sft` key of cdk.json context.
+
+    `toolchain` is None when cdk.json has no `toolchain` object: every environment is then
+    deployed by hand (`cdk deploy '<env>/*'`).
+    """
 
     default_environment: str
     environments: dict[str, EnvironmentConfig]
+    toolchain: ToolchainConfig | None = None
 
     def environment(self, name: str) -> EnvironmentConfig:
         """The named environment; ConfigError lists the ones that exist."""
@@ -94,8 +129,10 @@ _ENV_KEYS = {f.name for f in fields(EnvironmentConfig)} - {"name"}
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
 
 
-def _check_keys(where: str, got: dict[str, Any], expected: set[str]) -> None:
-    unknown = sorted(set(got) - expected)
+def _check_keys(
+    where: str, got: dict[str, Any], expected: set[str], optional: frozenset[str] = frozenset()
+) -> None:
+    unknown = sorted(set(got) - expected - optional)
     missing = sorted(expected - set(got))
     problems = []
     if unknown:
@@ -103,10 +140,10 @@ def _check_keys(where: str, got: dict[str, Any], expected: set[str]) -> None:
     if missing:
         problems.append(f"missing key(s) {', '.join(missing)}")
     if problems:
-        raise ConfigError(
-            f"cdk.json context {where}: {'; '.join(problems)} "
-            f"(expected exactly: {', '.join(sorted(expected))})"
-        )
+        allowed = f"expected exactly: {', '.join(sorted(expected))}"
+        if optional:
+            allowed += f"; optional: {', '.join(sorted(optional))}"
+        raise ConfigError(f"cdk.json context {where}: {'; '.join(problems)} ({allowed})")
 
 
 def _type_problems(raw: dict[str, Any]) -> list[str]:
@@ -165,11 +202,88 @@ def _parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     return EnvironmentConfig(name=name, **raw)
 
 
+_TOOLCHAIN_KEYS = {f.name for f in fields(ToolchainConfig)}
+
+
+def _toolchain_problems(
+    raw: dict[str, Any], environments: dict[str, EnvironmentConfig]
+) -> list[str]:
+    texts = ("account", "region", "connection_arn", "repository", "branch")
+    problems = [f"{key} must be a str, got {raw[key]!r}" for key in texts if not _is_text(raw[key])]
+    lists = ("stages", "manual_approval_before")
+    problems += [
+        f"{key} must be a list of environment names, got {raw[key]!r}"
+        for key in lists
+        if not isinstance(raw[key], list) or not all(_is_text(item) for item in raw[key])
+    ]
+    if problems:
+        return problems
+    if not _ACCOUNT.match(raw["account"]):
+        problems.append(f"account must be 12 digits, got {raw['account']!r}")
+    if not _REGION.match(raw["region"]):
+        problems.append(f"region must be an AWS region such as us-east-1, got {raw['region']!r}")
+    if not _CONNECTION_ARN.match(raw["connection_arn"]):
+        problems.append(
+            "connection_arn must be the ARN of a CodeStar connection "
+            "(arn:aws:codeconnections:<region>:<account>:connection/<id>), "
+            f"got {raw['connection_arn']!r}"
+        )
+    if not _REPOSITORY.match(raw["repository"]):
+        problems.append(f"repository must be owner/name, got {raw['repository']!r}")
+    stages = raw["stages"]
+    if not stages:
+        problems.append("stages must name at least one environment")
+    if len(set(stages)) != len(stages):
+        problems.append(f"stages must not repeat an environment, got {stages}")
+    for name in stages:
+        if name not in environments:
+            problems.append(
+                f"stage {name!r} is not an environment; known: {', '.join(sorted(environments))}"
+            )
+        elif environments[name].account is None:
+            problems.append(f"stage {name!r} must name its account in its environment")
+    for name in raw["manual_approval_before"]:
+        if name not in stages:
+            problems.append(f"manual_approval_before names {name!r}, which is not in stages")
+    return problems
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _parse_toolchain(raw: Any, environments: dict[str, EnvironmentConfig]) -> ToolchainConfig:
+    where = f"'{CONTEXT_KEY}.toolchain'"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"cdk.json context {where} must be an object")
+    _check_keys(where, raw, _TOOLCHAIN_KEYS)
+    problems = _toolchain_problems(raw, environments)
+    if problems:
+        raise ConfigError(f"cdk.json context {where}: {'; '.join(problems)}")
+    return ToolchainConfig(
+        account=raw["account"],
+        region=raw["region"],
+        connection_arn=raw["connection_arn"],
+        repository=raw["repository"],
+        branch=raw["branch"],
+        stages=tuple(raw["stages"]),
+        manual_approval_before=tuple(raw["manual_approval_before"]),
+    )
+
+
 def load_environments(context: Any) -> ProjectConfig:
-    """Parse the `nova-sft` context object (as `app.py` reads it from cdk.json)."""
+    """Parse the `nova-sft` context object (as `read_cdk_json` reads it from cdk.json).
+
+    `default_environment` and `environments` are required; `toolchain` is optional.
+    """
     if not isinstance(context, dict):
         raise ConfigError(f"cdk.json context '{CONTEXT_KEY}' must be an object")
-    _check_keys(f"'{CONTEXT_KEY}'", context, {"default_environment", "environments"})
+    _check_keys(
+        f"'{CONTEXT_KEY}'",
+        context,
+        {"default_environment", "environments"},
+        optional=frozenset({"toolchain"}),
+    )
     raw_envs = context["environments"]
     if not isinstance(raw_envs, dict) or not raw_envs:
         raise ConfigError(
@@ -182,7 +296,12 @@ def load_environments(context: Any) -> ProjectConfig:
             f"cdk.json context '{CONTEXT_KEY}.default_environment' is {default!r}, "
             f"which is not one of the environments: {', '.join(sorted(environments))}"
         )
-    return ProjectConfig(default_environment=default, environments=environments)
+    toolchain = None
+    if "toolchain" in context:
+        toolchain = _parse_toolchain(context["toolchain"], environments)
+    return ProjectConfig(
+        default_environment=default, environments=environments, toolchain=toolchain
+    )
 
 
 def read_cdk_json(path: Path = CDK_JSON) -> ProjectConfig:

@@ -29,6 +29,11 @@ def wildcard_resource(scope: IConstruct, resource: str) -> str:
     return f"AwsSolutions-IAM5[Resource::{flat}]"
 
 
+def finding_resource(resolved: Any) -> str:
+    """A resolved CloudFormation value as cdk-nag writes it inside a finding ID."""
+    return _flatten(resolved)
+
+
 def _flatten(value: Any) -> str:
     if isinstance(value, str):
         return value.replace("${", "<").replace("}", ">")

@@ -1,12 +1,16 @@
 """Tell people when a checkpoint is registered or its approval changes.
 
-An EventBridge rule matches `SageMaker Model Package State Change` events of one model package
-group and publishes them to an SNS topic that anyone with access can subscribe to (e-mail, chat,
-a queue). The topic is encrypted with a key of its own, because the key policy must let the
-EventBridge service use it, and the data key should trust no service it does not need to.
+An EventBridge rule matches `SageMaker Model Package State Change` events of the given model
+package groups and publishes them to an SNS topic that anyone with access can subscribe to
+(e-mail, chat, a queue). Each environment has one for its group; the toolchain account has one
+for the groups of every stage it deploys, whose events the stages forward to its bus. The
+topic is encrypted with a key of its own, because the key policy must let the EventBridge
+service use it, and the data key should trust no service it does not need to.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import aws_cdk as cdk
 import jsii
@@ -38,16 +42,21 @@ class _TopicTarget:
 
 
 class ApprovalNotifications(Construct):
-    """The key, the topic (`topic`) and the rule (`rule`) for one model package group."""
+    """The key, the topic (`topic`) and the rule (`rule`) for `model_package_group_names`."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, model_package_group_name: str
+        self, scope: Construct, construct_id: str, *, model_package_group_names: Sequence[str]
     ) -> None:
         super().__init__(scope, construct_id)
+        if not model_package_group_names:
+            raise ValueError(f"{self.node.path}: name at least one model package group")
+        # SNS display names stop at 100 characters: name one group, count several.
+        groups = list(model_package_group_names)
+        label = groups[0] if len(groups) == 1 else f"{len(groups)} model package groups"
         self.key = kms.Key(
             self,
             "TopicKey",
-            description=f"Encrypts the notifications of group {model_package_group_name}",
+            description=f"Encrypts the notifications of {', '.join(groups)}",
             enable_key_rotation=True,
             # Nothing outlives the topic encrypted with this key: SNS keeps no messages.
             removal_policy=cdk.RemovalPolicy.DESTROY,
@@ -56,18 +65,18 @@ class ApprovalNotifications(Construct):
         self.topic = sns.Topic(
             self,
             "Topic",
-            display_name=f"Checkpoints of {model_package_group_name}",
+            display_name=f"Checkpoints of {label}",
             master_key=self.key,
             enforce_ssl=True,
         )
         self.rule = events.Rule(
             self,
             "StateChangeRule",
-            description=f"Registrations and approval changes in {model_package_group_name}",
+            description=f"Registrations and approval changes in {', '.join(groups)}",
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
                 detail_type=[MODEL_PACKAGE_STATE_CHANGE],
-                detail={"ModelPackageGroupName": [model_package_group_name]},
+                detail={"ModelPackageGroupName": groups},
             ),
             targets=[_TopicTarget(self.topic)],
         )

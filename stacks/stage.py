@@ -7,7 +7,7 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
-from pipeline.config import CONTEXT_KEY, EnvironmentConfig
+from pipeline.config import CONTEXT_KEY, EnvironmentConfig, ToolchainConfig
 from stacks.data_stack import DataStack
 from stacks.training_stack import TrainingStack
 
@@ -17,7 +17,9 @@ class NovaSftStage(cdk.Stage):
 
     The construct id should be the environment's name (`cdk deploy 'sandbox/*'`). An environment
     without an account (the sandbox) deploys into the account of the deploying credentials.
-    Stack names are `nova-sft-<env>-data` and `nova-sft-<env>-training`.
+    Stack names are `nova-sft-<env>-data` and `nova-sft-<env>-training`. `toolchain` is the
+    toolchain that deploys this stage (default None: deployed by hand); its smoke step may then
+    describe the stage's pipeline, and its event bus receives the stage's approval events.
     Attributes: `config`, `data` (DataStack), `training` (TrainingStack).
     """
 
@@ -27,6 +29,7 @@ class NovaSftStage(cdk.Stage):
         construct_id: str,
         *,
         config: EnvironmentConfig,
+        toolchain: ToolchainConfig | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -43,6 +46,7 @@ class NovaSftStage(cdk.Stage):
             "Training",
             config=config,
             data=self.data.exports,
+            toolchain=toolchain,
             stack_name=f"{prefix}-training",
         )
         # The training stack imports the data stack's exports by name.

@@ -10,6 +10,8 @@ import json
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -17,12 +19,13 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from lambdas.recipe_spec import NOVA_SFT_IMAGE_ACCOUNTS, NOVA_SFT_IMAGE_REPOSITORY
-from pipeline.config import EnvironmentConfig
+from pipeline.config import EnvironmentConfig, ToolchainConfig
 from pipeline.definition import build_pipeline, definition_json
 from stacks.data_stack import DataExports
 from stacks.functions import PipelineFunctions
 from stacks.nag import acknowledge, wildcard_resource
 from stacks.notifications import ApprovalNotifications
+from stacks.smoke_access import SmokeTestRole, toolchain_bus_arn
 
 GROUP_LOGICAL_ID = "CheckpointsGroup"
 SAGEMAKER = "sagemaker.amazonaws.com"
@@ -35,10 +38,13 @@ class TrainingStack(cdk.Stack):
     """Roles, the three functions, the model package group, the pipeline and notifications.
 
     `data` names the DataStack's exports (buckets and key); deploy this stack after it.
+    `toolchain`, when given (default None: deployed by hand), adds `smoke_test`, the role through
+    which the toolchain checks the deployed pipeline, and forwards the group's state changes to
+    the toolchain account's default event bus.
 
     Attributes: `training_role` (the SageMaker execution role of the training jobs),
     `pipeline_role`, `functions` (`PipelineFunctions`), `model_package_group`, `pipeline`,
-    `notifications` (`ApprovalNotifications`).
+    `notifications` (`ApprovalNotifications`), `smoke_test` (`SmokeTestRole` or None).
     """
 
     def __init__(
@@ -48,6 +54,7 @@ class TrainingStack(cdk.Stack):
         *,
         config: EnvironmentConfig,
         data: DataExports,
+        toolchain: ToolchainConfig | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -97,9 +104,23 @@ class TrainingStack(cdk.Stack):
 
         self.pipeline = self._pipeline(config, data_bucket, artifacts_bucket, key)
         self.notifications = ApprovalNotifications(
-            self, "Notifications", model_package_group_name=config.model_package_group_name
+            self, "Notifications", model_package_group_names=[config.model_package_group_name]
         )
+        self.smoke_test: SmokeTestRole | None = None
+        if toolchain is not None:
+            self.smoke_test = SmokeTestRole(
+                self, "SmokeTest", config=config, toolchain_account=toolchain.account
+            )
+            self._forward_to_toolchain(toolchain)
         self._outputs(config)
+
+    def _forward_to_toolchain(self, toolchain: ToolchainConfig) -> None:
+        # The team watches every stage's checkpoints in one place: the same events go to the
+        # toolchain account's default bus, whose policy accepts them (ToolchainStack).
+        bus = events.EventBus.from_event_bus_arn(
+            self, "ToolchainBus", toolchain_bus_arn(toolchain, self.partition)
+        )
+        self.notifications.rule.add_target(targets.EventBus(bus))
 
     # -- roles ------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -58,3 +59,41 @@ def test_an_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
     # Only the bucket added here is flagged: everything the app builds is clean or acknowledged.
     flagged = set(re.findall(r"^\s+(\S+/Resource) ", message, flags=re.MULTILINE))
     assert flagged == {"sandbox/Data/Unsafe/Resource"}
+
+
+def test_a_bad_toolchain_in_cdk_json_stops_the_app_with_a_clear_message(tmp_path: Path) -> None:
+    document = json.loads(CDK_JSON.read_text(encoding="utf-8"))
+    document["context"]["nova-sft"]["toolchain"] = {
+        "account": "444444444444",
+        "region": "us-east-1",
+        "connection_arn": "arn:aws:codeconnections:us-east-1:444444444444:connection/abc-123",
+        "repository": "example-org/nova-sft-pipeline",
+        "branch": "main",
+        "stages": ["dev", "qa"],
+        "manual_approval_before": [],
+    }
+    bad = tmp_path / "cdk.json"
+    bad.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(SystemExit) as raised:
+        app_module.main(bad)
+    message = str(raised.value.code)
+    assert message.startswith("error: cdk.json context 'nova-sft.toolchain'")
+    assert "stage 'qa' is not an environment" in message
+
+
+def test_without_the_toolchains_environments_no_toolchain_is_built(tmp_path: Path) -> None:
+    # A partial synth (the sandbox alone, as the local rehearsal does) builds no toolchain and
+    # so needs no CLI pins.
+    from tests.stacks.conftest import project_under_test
+
+    project = project_under_test()
+    sandbox_only = dataclasses.replace(
+        project, environments={"sandbox": project.environment("sandbox")}
+    )
+    context = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
+    app = cdk.App(context=context, outdir=str(tmp_path / "out"))
+    app_module.build_app(app, sandbox_only)
+    assert [child.node.id for child in app.node.children if isinstance(child, cdk.Stage)] == [
+        "sandbox"
+    ]
+    assert app.node.try_find_child(app_module.TOOLCHAIN_ID) is None

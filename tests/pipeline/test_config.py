@@ -118,3 +118,70 @@ def test_every_dataclass_field_is_a_config_key(context: dict[str, Any]) -> None:
 def test_missing_cdk_json_says_where_to_run(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="run the command from the project's root"):
         read_cdk_json(tmp_path / "cdk.json")
+
+
+TOOLCHAIN: dict[str, Any] = {
+    "account": "444444444444",
+    "region": "us-east-1",
+    "connection_arn": (
+        "arn:aws:codeconnections:us-east-1:444444444444:connection/0a1b2c3d-0000-1111-2222-333344445555"
+    ),
+    "repository": "example-org/nova-sft-pipeline",
+    "branch": "main",
+    "stages": ["dev", "staging", "prod"],
+    "manual_approval_before": ["prod"],
+}
+
+
+def test_a_toolchain_parses_in_stage_order(context: dict[str, Any]) -> None:
+    context["toolchain"] = copy.deepcopy(TOOLCHAIN)
+    toolchain = load_environments(context).toolchain
+    assert toolchain is not None
+    assert toolchain.stages == ("dev", "staging", "prod")
+    assert toolchain.manual_approval_before == ("prod",)
+    assert toolchain.account == "444444444444"
+    assert toolchain.pipeline_name == "nova-sft-toolchain"
+
+
+def test_without_a_toolchain_every_environment_is_deployed_by_hand(
+    context: dict[str, Any],
+) -> None:
+    context.pop("toolchain", None)
+    assert load_environments(context).toolchain is None
+
+
+def test_a_misspelt_toolchain_key_is_named_with_the_optional_one(context: dict[str, Any]) -> None:
+    context["toolchian"] = copy.deepcopy(TOOLCHAIN)
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) toolchian .*optional: toolchain"):
+        load_environments(context)
+
+
+def test_an_unknown_toolchain_key_is_named(context: dict[str, Any]) -> None:
+    context["toolchain"] = {**TOOLCHAIN, "approvals": ["prod"]}
+    with pytest.raises(ConfigError, match=r"'nova-sft.toolchain': unknown key\(s\) approvals"):
+        load_environments(context)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("stages", ["dev", "qa"], "stage 'qa' is not an environment; known: dev, prod"),
+        ("stages", ["sandbox", "prod"], "stage 'sandbox' must name its account"),
+        ("stages", ["dev", "dev"], "stages must not repeat an environment"),
+        ("stages", [], "stages must name at least one environment"),
+        ("stages", "dev", "stages must be a list of environment names"),
+        ("manual_approval_before", ["qa"], "manual_approval_before names 'qa'"),
+        ("connection_arn", "arn:aws:s3:::bucket", "connection_arn must be the ARN of a CodeStar"),
+        ("repository", "nova-sft-pipeline", "repository must be owner/name"),
+        ("account", "4444", "account must be 12 digits"),
+        ("region", "US East", "region must be an AWS region"),
+        ("branch", "", "branch must be a str"),
+    ],
+)
+def test_bad_toolchain_values_are_rejected(
+    context: dict[str, Any], key: str, value: object, expected: str
+) -> None:
+    context["toolchain"] = {**TOOLCHAIN, key: value}
+    with pytest.raises(ConfigError, match=expected) as raised:
+        load_environments(context)
+    assert str(raised.value).startswith("cdk.json context 'nova-sft.toolchain'")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pipeline.config import read_cdk_json
-from tests.stacks.conftest import ENVIRONMENTS, Assembly
+from tests.stacks.conftest import ENVIRONMENTS, Assembly, project_under_test
 
 Grant = tuple[str, str, str]  # action, resource, condition as JSON ("" when none)
 Flat = Callable[[Mapping[str, Any]], dict[str, Any]]
@@ -182,7 +182,7 @@ def test_function_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
 
 
 def test_every_policy_belongs_to_a_known_role(env_training: tuple[str, dict[str, Any]]) -> None:
-    _, template = env_training
+    env, template = env_training
     roles = {
         "<TrainingJobRole>",
         "<PipelineRole>",
@@ -190,6 +190,8 @@ def test_every_policy_belongs_to_a_known_role(env_training: tuple[str, dict[str,
         "<Functions/PrepareRecipeRole>",
         "<Functions/RegisterCheckpointRole>",
     }
+    if env != "sandbox":  # deployed by the toolchain: smoke-tested, approvals forwarded
+        roles |= {"<SmokeTest/Role>", "<Notifications/StateChangeRule/EventsRole>"}
     attached = [
         role
         for r in template["Resources"].values()
@@ -207,11 +209,11 @@ def test_every_policy_belongs_to_a_known_role(env_training: tuple[str, dict[str,
 
 
 def test_roles_trust_only_their_service(env_training: tuple[str, dict[str, Any]]) -> None:
-    _, template = env_training
+    env, template = env_training
     trust = {
         logical_id: r["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         for logical_id, r in template["Resources"].items()
-        if r["Type"] == "AWS::IAM::Role"
+        if r["Type"] == "AWS::IAM::Role" and r is not _smoke_role(template)
     }
     services = sorted(
         statement["Principal"]["Service"]
@@ -219,8 +221,86 @@ def test_roles_trust_only_their_service(env_training: tuple[str, dict[str, Any]]
         for statement in document
         if statement["Action"] == "sts:AssumeRole"
     )
-    assert services == ["lambda.amazonaws.com"] * 3 + ["sagemaker.amazonaws.com"] * 2
+    forwarding = ["events.amazonaws.com"] if env != "sandbox" else []
+    assert services == forwarding + ["lambda.amazonaws.com"] * 3 + ["sagemaker.amazonaws.com"] * 2
     assert all(len(document) == 1 for document in trust.values())
+
+
+def test_approval_events_are_forwarded_to_the_toolchains_bus_only(
+    env_training: tuple[str, dict[str, Any]],
+) -> None:
+    env, template = env_training
+    forwarder = "<Notifications/StateChangeRule/EventsRole>"
+    if env == "sandbox":
+        assert grants_of(template, forwarder) == set()
+        return
+    toolchain = project_under_test().toolchain
+    assert toolchain is not None
+    bus = f"arn:aws:events:{toolchain.region}:{toolchain.account}:event-bus/default"
+    assert grants_of(template, forwarder) == expand(["events:PutEvents"], [bus])
+    (rule,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    assert rule["Properties"]["Targets"] == [
+        {"Arn": "<Notifications/Topic>", "Id": "Target0"},
+        {"Arn": bus, "Id": "Target1", "RoleArn": f"{forwarder[:-1]}.Arn>"},
+    ]
+
+
+def _smoke_role(template: dict[str, Any]) -> dict[str, Any] | None:
+    roles = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Role"
+        and r["Properties"].get("RoleName", "").endswith("-smoke-test")
+    ]
+    assert len(roles) <= 1
+    return roles[0] if roles else None
+
+
+def test_only_the_toolchains_smoke_runner_may_assume_the_smoke_role(
+    env_training: tuple[str, dict[str, Any]],
+) -> None:
+    env, template = env_training
+    role = _smoke_role(template)
+    if env == "sandbox":
+        assert role is None  # deployed by hand: no toolchain reaches into it
+        return
+    assert role is not None
+    properties = role["Properties"]
+    toolchain = project_under_test().toolchain
+    assert toolchain is not None
+    runner = f"arn:aws:iam::{toolchain.account}:role/nova-sft-toolchain-smoke-{env}"
+    assert properties["RoleName"] == f"nova-sft-{env}-smoke-test"
+    assert properties["MaxSessionDuration"] == 3600
+    assert properties["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": runner}},
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{toolchain.account}:root"},
+        }
+    ]
+
+
+def test_smoke_role_only_describes_this_environments_pipeline_and_group(
+    env_training: tuple[str, dict[str, Any]],
+) -> None:
+    env, template = env_training
+    if env == "sandbox":
+        assert grants_of(template, "<SmokeTest/Role>") == set()
+        return
+    account = account_of(env)
+    assert grants_of(template, "<SmokeTest/Role>") == (
+        expand(
+            ["sagemaker:DescribePipeline"],
+            [f"arn:aws:sagemaker:us-east-1:{account}:pipeline/nova-sft-{env}"],
+        )
+        | expand(
+            ["sagemaker:DescribeModelPackageGroup"],
+            [
+                f"arn:aws:sagemaker:us-east-1:{account}:model-package-group/nova-sft-{env}-checkpoints"
+            ],
+        )
+    )
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -26,7 +26,7 @@ def asset_dir(assembly: Assembly) -> Path:
         for r in template["Resources"].values()
         if r["Type"] == "AWS::Lambda::Function"
     }
-    return Path(assembly.outdir / "assembly-sandbox" / str(path)).resolve()
+    return (assembly.stage_dir("sandbox") / str(path)).resolve()
 
 
 def source_files(root: Path) -> set[str]:

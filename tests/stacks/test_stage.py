@@ -12,9 +12,19 @@ from tests.stacks.conftest import ENVIRONMENTS, Assembly
 
 def test_one_stage_per_environment_named_after_it(assembly: Assembly) -> None:
     assert sorted(assembly.stages) == sorted(ENVIRONMENTS)
-    assert sorted(p.name for p in assembly.outdir.glob("assembly-*")) == sorted(
-        f"assembly-{env}" for env in ENVIRONMENTS
-    )
+    # The sandbox is deployed by hand at the top of the app; the others by the toolchain.
+    assert {env: stage.node.path for env, stage in assembly.stages.items()} == {
+        "sandbox": "sandbox",
+        "dev": "Toolchain/dev",
+        "staging": "Toolchain/staging",
+        "prod": "Toolchain/prod",
+    }
+    assert sorted(p.name for p in assembly.outdir.glob("assembly-*")) == [
+        "assembly-Toolchain-dev",
+        "assembly-Toolchain-prod",
+        "assembly-Toolchain-staging",
+        "assembly-sandbox",
+    ]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -26,11 +36,12 @@ def test_stacks_go_to_the_environments_account_and_region(assembly: Assembly, en
         a["displayName"]: a for a in artifacts.values() if a["type"] == "aws:cloudformation:stack"
     }
     account = config.account or "unknown-account"  # the sandbox follows the credentials
-    for name, suffix in ((f"{env}/Data", "data"), (f"{env}/Training", "training")):
+    stage = assembly.stages[env].node.path
+    for name, suffix in ((f"{stage}/Data", "data"), (f"{stage}/Training", "training")):
         assert stacks[name]["environment"] == f"aws://{account}/us-east-1"
         assert stacks[name]["properties"]["stackName"] == f"nova-sft-{env}-{suffix}"
     # The training stack imports the data stack's exports: it must deploy second.
-    assert ids[f"{env}/Data"] in stacks[f"{env}/Training"]["dependencies"]
+    assert ids[f"{stage}/Data"] in stacks[f"{stage}/Training"]["dependencies"]
 
 
 def test_synth_left_no_unacknowledged_cdk_nag_finding(assembly: Assembly) -> None:

@@ -9,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from pipeline.config import read_cdk_json
-from tests.stacks.conftest import ENVIRONMENTS, Assembly
+from tests.stacks.conftest import ENVIRONMENTS, Assembly, inner_path
 
 Flat = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -25,8 +25,7 @@ def by_path(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     found = {}
     for resource in template["Resources"].values():
         if resource["Type"] == kind:
-            path = resource["Metadata"]["aws:cdk:path"].split("/", 2)[2].removesuffix("/Resource")
-            found[path] = resource
+            found[inner_path(resource["Metadata"]["aws:cdk:path"])] = resource
     return found
 
 
@@ -174,8 +173,8 @@ def test_pipeline_resource(assembly: Assembly, flat: Flat, env: str) -> None:
         logical_id: r["Metadata"]["aws:cdk:path"]
         for logical_id, r in assembly.template_json(env, "Training")["Resources"].items()
     }
-    assert {paths[d].split("/", 2)[2] for d in depends} >= {
-        "PipelineRole/Resource",
-        "PipelineRole/DefaultPolicy/Resource",
+    assert {inner_path(paths[d]) for d in depends} >= {
+        "PipelineRole",
+        "PipelineRole/DefaultPolicy",
         "CheckpointsGroup",
     }
