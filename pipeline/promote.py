@@ -1,0 +1,236 @@
+"""Promote an approved checkpoint to the next environment by replaying the run that made it.
+
+A checkpoint lives in its account's escrow bucket and never leaves it (shared NOVA_FACTS
+section 6), so promotion re-runs the approved run's recorded inputs in the next environment's
+pipeline: technique, knobs, instance count (and type, when recorded), and the training and
+validation data URIs, read from the source package's registry metadata
+(`CheckpointRecord.replay_parameters`). Parameters it does not record take the target's defaults
+and are listed in the plan (`ReplayPlan.unrecorded`).
+
+What the run started from is mapped, not copied: the base model stays the base model; a parent
+checkpoint of the source environment becomes the target environment's replay of that parent,
+so a chain of runs is promoted in order, oldest first.
+
+Provenance: the replay's pipeline execution description starts with
+`Replay of <source package ARN>` and names the source recipe's sha256 and execution. The
+target checkpoint records its execution ARN, so `replay_source` finds the source package of
+any target checkpoint. A promotion that already started (and did not fail) is not started
+again unless asked; its client token is derived from the source package, so a retried command
+does not start a second execution either.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambdas.recipe_spec import BASE_MODEL
+from lambdas.registry import (
+    KEY_PIPELINE_EXECUTION,
+    KEY_RECIPE_SHA256,
+    CheckpointRecord,
+    find_checkpoint,
+    list_checkpoints,
+)
+from pipeline.config import EnvironmentConfig
+from pipeline.operate import (
+    InputError,
+    OperationError,
+    PackageRef,
+    RunPlan,
+    client_token,
+    describe_package,
+    plan_run,
+    resolve_source,
+)
+
+PROVENANCE_PREFIX = "Replay of "
+_PROVENANCE = re.compile(
+    re.escape(PROVENANCE_PREFIX)
+    + r"(arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:model-package/[A-Za-z0-9-]+/[0-9]+)"
+)
+# Executions in these states count as a promotion already done or under way.
+_LIVE_STATUSES = ("Executing", "Stopping", "Succeeded")
+# Recorded parameters that a replay sends again; ModelNameOrPath is mapped separately.
+_REQUIRED = ("Technique", "TrainDataS3Uri", "ModelNameOrPath")
+
+
+def replay_description(source: CheckpointRecord) -> str:
+    """The replay execution's description: provenance first, so that it can be parsed back."""
+    parts = [f"{PROVENANCE_PREFIX}{source.model_package_arn}"]
+    sha = source.metadata.get(KEY_RECIPE_SHA256)
+    if sha:
+        parts.append(f"recipe sha256 {sha}")
+    execution = source.metadata.get(KEY_PIPELINE_EXECUTION)
+    if execution:
+        parts.append(f"source execution {execution}")
+    return "; ".join(parts) + "."
+
+
+def provenance(description: str) -> str:
+    """The source package ARN a replay's description names, or ""."""
+    match = _PROVENANCE.match(description or "")
+    return match.group(1) if match else ""
+
+
+def replays_of(sm: Any, env: EnvironmentConfig, source_arn: str) -> list[dict[str, Any]]:
+    """The target pipeline's executions that replay `source_arn`, newest first."""
+    found = []
+    try:
+        pages = sm.get_paginator("list_pipeline_executions").paginate(
+            PipelineName=env.pipeline_name, SortBy="CreationTime", SortOrder="Descending"
+        )
+        for page in pages:
+            for summary in page.get("PipelineExecutionSummaries", []):
+                if provenance(summary.get("PipelineExecutionDescription", "")) == source_arn:
+                    found.append(summary)
+    except ClientError as error:
+        raise OperationError(
+            f"cannot list the executions of {env.pipeline_name}: {error}"
+        ) from error
+    return found
+
+
+def replay_source(sm: Any, record: CheckpointRecord) -> str:
+    """The source package ARN of a checkpoint trained by a replay, or "" if it was not one."""
+    execution = record.metadata.get(KEY_PIPELINE_EXECUTION)
+    if not execution:
+        return ""
+    try:
+        described = sm.describe_pipeline_execution(PipelineExecutionArn=execution)
+    except ClientError:
+        return ""  # the execution record is gone: the checkpoint's provenance is unknown
+    return provenance(str(described.get("PipelineExecutionDescription", "")))
+
+
+def replayed_checkpoint(
+    sm: Any, env: EnvironmentConfig, source_arn: str
+) -> CheckpointRecord | None:
+    """The target environment's checkpoint replayed from `source_arn` (not a rejected one),
+    preferring an approved one, then the newest."""
+    candidates = [
+        record
+        for record in list_checkpoints(sm, env.model_package_group_name)
+        if record.approval_status != "Rejected" and replay_source(sm, record) == source_arn
+    ]
+    approved = [r for r in candidates if r.approval_status == "Approved"]
+    chosen = approved or candidates
+    return chosen[0] if chosen else None
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """A promotion: the approved source checkpoint and the run that replays it."""
+
+    source: CheckpointRecord
+    run: RunPlan
+    earlier_replays: tuple[str, ...]
+    # Pipeline parameters the source package does not record: the target's defaults apply.
+    unrecorded: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "unrecorded_parameters": list(self.unrecorded),
+            "source_model_package_arn": self.source.model_package_arn,
+            "source_checkpoint_s3_uri": self.source.checkpoint_uri,
+            "source_parent": self.source.parent,
+            "earlier_replays": list(self.earlier_replays),
+            **self.run.to_dict(),
+        }
+
+
+def _target_parent(
+    source_sm: Any,
+    target_sm: Any,
+    source: CheckpointRecord,
+    source_env: EnvironmentConfig,
+    target: EnvironmentConfig,
+) -> tuple[str, CheckpointRecord | None]:
+    """What the replay starts from in the target environment (module docstring)."""
+    parent = source.parent
+    if parent == BASE_MODEL:
+        return BASE_MODEL, None
+    parent_record = find_checkpoint(source_sm, source_env.model_package_group_name, parent)
+    if parent_record is None:
+        raise OperationError(
+            f"{source.model_package_arn} started from {parent}, which no package of "
+            f"{source_env.model_package_group_name} records: choose the target's starting point "
+            "with --from"
+        )
+    replay = replayed_checkpoint(target_sm, target, parent_record.model_package_arn)
+    if replay is None:
+        raise OperationError(
+            f"{source.model_package_arn} continues from {parent_record.model_package_arn}, which "
+            f"has no replay in {target.name} yet: promote it first "
+            f"(python -m pipeline promote {parent_record.model_package_arn} --to {target.name}), "
+            "or choose the starting point with --from"
+        )
+    return replay.checkpoint_uri, replay
+
+
+def plan_replay(
+    source_sm: Any,
+    target_sm: Any,
+    ref: PackageRef,
+    target: EnvironmentConfig,
+    *,
+    overrides: dict[str, str],
+    from_choice: str = "",
+    again: bool = False,
+    prices: dict[str, dict[str, float]] | None = None,
+) -> ReplayPlan:
+    """Check the source package and build the replay run; starts nothing.
+
+    `overrides` (pipeline parameter values, e.g. TrainDataS3Uri for the target's copy of the
+    data) replace recorded values; `from_choice` replaces the mapped starting point.
+    """
+    if ref.env.name == target.name:
+        raise InputError(f"--to {target.name} is the package's own environment: pick another")
+    source = describe_package(source_sm, ref)
+    if source.approval_status != "Approved":
+        raise OperationError(
+            f"{ref.arn} is {source.approval_status}, not Approved: only an approved checkpoint "
+            f"is promoted (python -m pipeline approve {ref.arn})"
+        )
+    recorded = source.replay_parameters()
+    missing = [key for key in _REQUIRED if key not in recorded and key not in overrides]
+    if missing:
+        raise OperationError(
+            f"{ref.arn} does not record {', '.join(missing)}, which a replay needs: pass "
+            "them with --set NAME=VALUE"
+        )
+    if from_choice:
+        start_from, parent = resolve_source(target_sm, target, from_choice)
+    else:
+        start_from, parent = _target_parent(source_sm, target_sm, source, ref.env, target)
+    earlier = replays_of(target_sm, target, ref.arn)
+    live = [e for e in earlier if e.get("PipelineExecutionStatus") in _LIVE_STATUSES]
+    if live and not again:
+        first = live[0]
+        raise OperationError(
+            f"{ref.arn} was already replayed in {target.name} as "
+            f"{first['PipelineExecutionArn']} ({first.get('PipelineExecutionStatus')}): "
+            "watch that one, or pass --again to start another replay"
+        )
+    values = {**recorded, "ModelNameOrPath": start_from, **overrides}
+    token = client_token(target.pipeline_name, values, f"{ref.arn}#{len(earlier)}")
+    run = plan_run(
+        target_sm,
+        target,
+        overrides=values,
+        source=parent,
+        prices=prices,
+        description=replay_description(source),
+        token=token,
+    )
+    # The approval status is the target's own decision, not part of what is replayed.
+    unrecorded = sorted(set(run.parameters) - set(values) - {"ModelApprovalStatus"})
+    return ReplayPlan(
+        source=source,
+        run=run,
+        earlier_replays=tuple(str(e["PipelineExecutionArn"]) for e in earlier),
+        unrecorded=tuple(unrecorded),
+    )
