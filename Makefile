@@ -35,6 +35,7 @@ node_modules/.installed: package.json package-lock.json
 install: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed ## Create .venv, .venv-tools and node_modules
 
 synth: $(VENV)/.installed node_modules/.installed ## Synthesize every environment into cdk.out (offline; cdk-nag gates it)
+	rm -rf cdk.out
 	$(CDK) synth --quiet
 
 lint: $(VENV)/.installed ## ruff (lint and format) and mypy
