@@ -315,7 +315,9 @@ class LocalExecutor:
                     (p for p in policies if failure.exception_type in p.get("ExceptionType", [])),
                     None,
                 )
-                if policy is not None and record.attempts < policy.get("MaxAttempts", 1):
+                # MaxAttempts counts retries, after the first attempt (the SageMaker guide:
+                # "the maximum number of retry attempts").
+                if policy is not None and record.attempts <= policy.get("MaxAttempts", 0):
                     self._sleep(
                         policy.get("IntervalSeconds", 1)
                         * policy.get("BackoffRate", 1.0) ** (record.attempts - 1)

@@ -225,6 +225,24 @@ def test_throttling_is_retried_by_the_step_retry_policy(aws: boto3.Session) -> N
     assert waits == [1.0, 2.0]
 
 
+def test_max_attempts_counts_retries_after_the_first_attempt(aws: boto3.Session) -> None:
+    def throttled(_event: dict[str, Any], _context: Any) -> dict[str, str]:
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "X")
+
+    retry = [{"ExceptionType": ["Step.THROTTLING"], "IntervalSeconds": 1, "MaxAttempts": 2}]
+    executor = LocalExecutor(
+        sagemaker_client=aws.client("sagemaker"),
+        lambda_handlers={FN_A: throttled},
+        trainer=RecordingTrainer(aws),
+    )
+    record = executor.run(
+        start(aws, definition(lambda_step("S", FN_A, {}, [], RetryPolicies=retry)))
+    )
+    assert record.status == "Failed"
+    assert record.step("S").attempts == 3
+    assert "ThrottlingException" in record.failure_reason
+
+
 def test_other_errors_are_not_retried(aws: boto3.Session) -> None:
     def denied(_event: dict[str, Any], _context: Any) -> dict[str, str]:
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetObject")
