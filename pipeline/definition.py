@@ -510,6 +510,7 @@ class _Builder:
                 "RecipeSha256": prepared["RecipeSha256"],
                 "TrainDataS3Uri": p["TrainDataS3Uri"],
                 "ValidationDataS3Uri": p["ValidationDataS3Uri"],
+                "TrainingInstanceType": p["TrainingInstanceType"],
                 "PipelineExecutionArn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
                 "ModelApprovalStatus": p["ModelApprovalStatus"],
             },

@@ -501,6 +501,7 @@ def test_register_steps_read_their_own_job_and_the_runs_inputs(
         "Technique",
         "TrainDataS3Uri",
         "ValidationDataS3Uri",
+        "TrainingInstanceType",
         "ModelApprovalStatus",
     ):
         assert arguments[name] == {"Get": f"Parameters.{name}"}
