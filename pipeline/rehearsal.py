@@ -13,10 +13,8 @@ import argparse
 import contextlib
 import filecmp
 import importlib
-import io
 import os
 import sys
-import tarfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +29,7 @@ from pipeline.config import ConfigError, read_cdk_json
 from pipeline.local_endpoint import Faults, LocalEndpoint
 from pipeline.local_executor import DefinitionError, ExecutionRecord, LambdaHandler, LocalExecutor
 from pipeline.local_stack import DeployedFunction, LocalStage, deploy_stage
+from pipeline.operate import LossCurve, plot_curves, read_loss_curve
 from pipeline.stand_in_trainer import StandInTrainer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +67,7 @@ class Rehearsal:
 
     executions: list[ExecutionRecord] = field(default_factory=list)
     lineage: list[CheckpointRecord] = field(default_factory=list)  # newest first
-    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    curves: list[LossCurve] = field(default_factory=list)
     faults: Faults | None = None
     registered: int = 0  # model package versions in the group at the end
     plot_path: Path | None = None
@@ -145,22 +144,6 @@ def load_handler(function: DeployedFunction) -> LambdaHandler:
     return call
 
 
-def read_loss_curve(s3: Any, model_artifacts_uri: str) -> list[tuple[int, float]]:
-    """step_wise_training_metrics.csv from the job's output.tar.gz, beside model.tar.gz."""
-    bucket, _, key = model_artifacts_uri.removeprefix("s3://").partition("/")
-    key = key.rsplit("/", 1)[0] + "/output.tar.gz"
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
-        for member in archive.getmembers():
-            if member.name.removeprefix("./") == "step_wise_training_metrics.csv":
-                extracted = archive.extractfile(member)
-                if extracted is None:
-                    break
-                rows = extracted.read().decode().splitlines()[1:]
-                return [(int(s), float(v)) for s, v in (row.split(",")[:2] for row in rows)]
-    raise DefinitionError(f"no step_wise_training_metrics.csv in s3://{bucket}/{key}")
-
-
 def _start(sm: Any, pipeline_name: str, parameters: dict[str, str]) -> str:
     response = sm.start_pipeline_execution(
         PipelineName=pipeline_name,
@@ -220,10 +203,8 @@ def rehearse(options: Options, log: Callable[[str], None] = _say) -> Rehearsal:
                 if record.status != "Succeeded":
                     log(f"  failure reason: {record.failure_reason}")
                     break
-                job = _training_step(record)
-                model_uri = f"{job.arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/"
-                model_uri += f"{job.arguments['TrainingJobName']}/output/model.tar.gz"
-                result.curves[f"run {round_number}"] = read_loss_curve(s3, model_uri)
+                job_name = _training_step(record).arguments["TrainingJobName"]
+                result.curves.append(read_loss_curve(sm, s3, job_name, f"run {round_number}"))
                 source = str(record.output("CheckpointS3Uri"))
         result.seconds = time.perf_counter() - started
         result.faults = faults
@@ -250,30 +231,6 @@ def _log_lineage(chain: list[CheckpointRecord], log: Callable[[str], None]) -> N
             f"  {'   ' * (depth - 1)}└─ v{record.version} {record.checkpoint_uri} "
             f"({record.technique}, final loss {loss}, {record.approval_status})"
         )
-
-
-def plot_curves(curves: dict[str, list[tuple[int, float]]], path: Path) -> Path:
-    """Training loss against step, one line per run, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure, axes = plt.subplots(figsize=(8, 4.5))
-    offset = 0
-    for label, curve in curves.items():
-        axes.plot([offset + s for s, _ in curve], [v for _, v in curve], label=label)
-        offset += curve[-1][0] if curve else 0
-    axes.set_xlabel("cumulative training step")
-    axes.set_ylabel("training loss")
-    axes.set_title("Local rehearsal: run 2 continues from run 1's checkpoint")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
 
 
 def _rate(text: str) -> float:

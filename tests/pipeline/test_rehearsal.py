@@ -62,7 +62,10 @@ def test_run_two_starts_from_run_ones_checkpoint_and_the_registry_records_it(
     assert any(checkpoint in line for line in lines if "└─" in line)
 
     # Run 2 continues the loss where run 1 ended; the PNG holds both curves.
-    assert result.curves["run 2"][0][1] < result.curves["run 1"][0][1]
+    run_1, run_2 = result.curves
+    assert (run_1.label, run_2.label) == ("run 1", "run 2")
+    assert run_2.points[0][1] < run_1.points[0][1]
+    assert run_2.points[0][1] < run_1.points[-1][1] * 1.1
     assert result.plot_path is not None
     assert result.plot_path.read_bytes().startswith(PNG_MAGIC)
 
