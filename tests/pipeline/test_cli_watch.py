@@ -119,10 +119,11 @@ def test_start_run_watch_lineage_metrics_approve_and_continue(
     assert values["ModelNameOrPath"] == "nova-lite-2/prod"
     assert values["MaxSteps"] == "20"
     assert values["TrainDataS3Uri"] == "s3://data-dev/datasets/train.jsonl"
-    # The register step is not given the instance type, so a replay uses the target's default.
+    # The register step records the instance type, so the replay sends the source run's.
+    assert values["TrainingInstanceType"] == environment(cdk_json, "dev").training_instance_type
     assert (
         "Not recorded by the source package, so the target's defaults apply: "
-        "MaxRuntimeSeconds, TrainingInstanceType, ValidationDataS3Uri"
+        "MaxRuntimeSeconds, ValidationDataS3Uri"
     ) in out
 
 
