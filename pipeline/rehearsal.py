@@ -120,20 +120,30 @@ def cold_start() -> None:
                     clear()
 
 
-def load_handler(function: DeployedFunction) -> LambdaHandler:
-    """The deployed function's handler, run in process.
+def require_current_asset(asset_dir: Path) -> None:
+    """The Lambda asset in cdk.out must hold exactly the code in lambdas/, else cdk.out is stale.
 
-    The asset in cdk.out must hold exactly the code in lambdas/ (else cdk.out is stale), so the
-    handler is imported by its dotted name and called with the function's environment set.
+    Handlers are imported from this checkout, so this is what makes them the deployed code.
     """
-    package = function.asset_dir / "lambdas"
-    comparison = filecmp.dircmp(package, ROOT / "lambdas", ignore=["__pycache__"])
-    stale = comparison.diff_files + comparison.left_only + comparison.right_only
+    stale: list[str] = []
+    pending = [
+        ("", filecmp.dircmp(asset_dir / "lambdas", ROOT / "lambdas", ignore=["__pycache__"]))
+    ]
+    while pending:  # dircmp compares one level; its subdirs (recipes/) hold compared pairs too
+        prefix, comparison = pending.pop()
+        different = comparison.diff_files + comparison.left_only + comparison.right_only
+        stale += [prefix + name for name in different]
+        pending += [(f"{prefix}{name}/", sub) for name, sub in comparison.subdirs.items()]
     if stale:
         raise DefinitionError(
-            f"the Lambda asset {function.asset_dir} differs from lambdas/ ({', '.join(stale)}): "
+            f"the Lambda asset {asset_dir} differs from lambdas/ ({', '.join(stale)}): "
             "run `make synth` again"
         )
+
+
+def load_handler(function: DeployedFunction) -> LambdaHandler:
+    """The deployed function's handler, imported by its dotted name and run in process with the
+    function's environment set (check its asset with `require_current_asset` first)."""
     module_name, _, attribute = function.handler.rpartition(".")
     handler: LambdaHandler = getattr(importlib.import_module(module_name), attribute)
 
@@ -168,6 +178,8 @@ def rehearse(options: Options, log: Callable[[str], None] = _say) -> Rehearsal:
         session = boto3.Session(region_name=env.region)
         stage: LocalStage = deploy_stage(options.cdk_out, options.stage, session)
         log(f"deployed {options.stage} to {endpoint.url}: {len(stage.physical)} resources")
+        for asset_dir in {fn.asset_dir for fn in stage.functions.values()}:
+            require_current_asset(asset_dir)  # one asset for every function: compared once
         handlers = {arn: load_handler(fn) for arn, fn in stage.functions.items()}
         cold_start()
         data_bucket = stage.output("DataBucketName")

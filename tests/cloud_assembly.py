@@ -1,21 +1,27 @@
-"""Synthesize the real CDK app in process, the way `cdk synth` would, for tests that need it.
+"""The real CDK app, synthesized in process the way `cdk synth` does, once per test session.
 
-The context is the real cdk.json's (feature flags and environments) plus the metadata the CDK
-CLI asks for (construct paths, asset paths). cdk-nag runs as in `cdk synth`: an unacknowledged
-finding fails the synth.
+The context is the real cdk.json's (feature flags, environments, toolchain) plus the metadata
+the CDK CLI asks for (construct paths, asset paths). cdk-nag runs as in `cdk synth`: an
+unacknowledged finding fails the synth, and every test that uses it. The `assembly` fixture
+(tests/conftest.py) holds the result; stages are found wherever they are (at the top of the app
+or inside the toolchain).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk.assertions import Template
 
 from pipeline.config import CDK_JSON, read_cdk_json
+from stacks.stage import NovaSftStage
+from stacks.toolchain_stack import ToolchainStack
 
+ENVIRONMENTS = ("sandbox", "dev", "staging", "prod")
 CLI_CONTEXT = {
     "aws:cdk:enable-path-metadata": True,
     "aws:cdk:enable-asset-metadata": True,
@@ -24,18 +30,49 @@ CLI_CONTEXT = {
 }
 
 
-def synthesize(outdir: Path, environments: Iterable[str] | None = None) -> cdk.App:
-    """Synthesize the app into `outdir`, with only `environments` (default: all of cdk.json)."""
+@dataclass
+class Assembly:
+    """The synthesized app: its output folder, its stages by environment name, the toolchain."""
+
+    outdir: Path
+    stages: dict[str, NovaSftStage]
+    toolchain: ToolchainStack
+
+    def stage_dir(self, env: str) -> Path:
+        """The cloud assembly folder of `env`'s stage."""
+        return Path(self.stages[env].outdir)
+
+    def template_path(self, env: str, stack: str) -> Path:
+        """The template file of the `Data` or `Training` stack of `env`."""
+        stage = self.stages[env]
+        target = stage.data if stack == "Data" else stage.training
+        return self.stage_dir(env) / target.template_file
+
+    def template_json(self, env: str, stack: str) -> dict[str, Any]:
+        return dict(json.loads(self.template_path(env, stack).read_text(encoding="utf-8")))
+
+    def template(self, env: str, stack: str) -> Template:
+        return Template.from_json(self.template_json(env, stack))
+
+    def manifest(self, env: str) -> dict[str, Any]:
+        path = self.stage_dir(env) / "manifest.json"
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+
+    def toolchain_json(self) -> dict[str, Any]:
+        path = self.outdir / self.toolchain.template_file
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def synthesize(outdir: Path) -> Assembly:
+    """Synthesize every environment of cdk.json and the toolchain into `outdir`."""
     from app import build_app
 
-    project = read_cdk_json()
-    if environments is not None:
-        wanted = list(environments)
-        project = dataclasses.replace(
-            project, environments={name: project.environment(name) for name in wanted}
-        )
     context = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
     app = cdk.App(context={**context, **CLI_CONTEXT}, outdir=str(outdir))
-    build_app(app, project)
+    build_app(app, read_cdk_json())
     app.synth()
-    return app
+    stages = {
+        child.config.name: child for child in app.node.find_all() if isinstance(child, NovaSftStage)
+    }
+    (toolchain,) = [c for c in app.node.children if isinstance(c, ToolchainStack)]
+    return Assembly(outdir=outdir, stages=stages, toolchain=toolchain)

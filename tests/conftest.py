@@ -10,9 +10,13 @@ import os
 import socket
 import urllib.request
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
+
+if TYPE_CHECKING:
+    from tests.cloud_assembly import Assembly
 
 REGION = "us-east-1"
 
@@ -72,3 +76,11 @@ def aws(moto_server: str, _boto_session: boto3.Session) -> boto3.Session:
     with urllib.request.urlopen(reset, timeout=10) as response:  # noqa: S310 (loopback only)
         assert response.status == 200
     return _boto_session
+
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
+    """The whole app synthesized once per session (cdk-nag included); see tests/cloud_assembly."""
+    from tests.cloud_assembly import synthesize  # CDK loads only for the tests that need it
+
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))

@@ -84,9 +84,7 @@ def test_a_bad_toolchain_in_cdk_json_stops_the_app_with_a_clear_message(tmp_path
 def test_without_the_toolchains_environments_no_toolchain_is_built(tmp_path: Path) -> None:
     # A partial synth (the sandbox alone, as the local rehearsal does) builds no toolchain and
     # so needs no CLI pins.
-    from tests.stacks.conftest import project_under_test
-
-    project = project_under_test()
+    project = read_cdk_json()
     sandbox_only = dataclasses.replace(
         project, environments={"sandbox": project.environment("sandbox")}
     )

@@ -12,17 +12,15 @@ from lambdas.recipe_spec import BASE_MODEL
 from pipeline import rehearsal
 from pipeline.local_executor import DefinitionError
 from pipeline.rehearsal import Options, Rehearsal, rehearse
-from tests.cloud_assembly import synthesize
+from tests.cloud_assembly import Assembly
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def cdk_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sandbox stage, synthesized once for this module (as `make synth` would)."""
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    synthesize(outdir, ["sandbox"])
-    return outdir
+def cdk_out(assembly: Assembly) -> Path:
+    """The session's synthesized app, laid out as `make synth` leaves cdk.out."""
+    return assembly.outdir
 
 
 def run(cdk_out: Path, tmp_path: Path, **options: object) -> tuple[Rehearsal, list[str]]:
@@ -113,13 +111,15 @@ def test_a_bad_dataset_stops_the_run_before_any_training_job(cdk_out: Path, tmp_
     assert result.registered == 0
 
 
-def test_a_stale_lambda_asset_is_refused(cdk_out: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("changed", ["recipe.py", "recipes/nova_lite_2_0_sft_lora.yaml"])
+def test_a_stale_lambda_asset_is_refused(cdk_out: Path, tmp_path: Path, changed: str) -> None:
     stale = tmp_path / "cdk.out"
     shutil.copytree(cdk_out, stale)
-    (recipe,) = stale.glob("asset.*/lambdas/recipe.py")
-    recipe.write_text(recipe.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
+    (asset,) = {path.parent for path in stale.rglob("asset.*/lambdas")}
+    target = asset / "lambdas" / changed
+    target.write_text(target.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
 
-    with pytest.raises(DefinitionError, match=r"differs from lambdas/.*make synth"):
+    with pytest.raises(DefinitionError, match=rf"differs from lambdas/ \({changed}\).*make synth"):
         run(stale, tmp_path)
 
 

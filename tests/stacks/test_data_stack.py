@@ -9,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from pipeline.config import read_cdk_json
-from tests.stacks.conftest import ENVIRONMENTS, Assembly
+from tests.cloud_assembly import ENVIRONMENTS, Assembly
 
 KMS_BUCKETS = ("DataBucket", "ArtifactsBucket")
 ALL_BUCKETS = (*KMS_BUCKETS, "AccessLogsBucket")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pipeline.config import read_cdk_json
-from tests.stacks.conftest import ENVIRONMENTS, Assembly, project_under_test
+from tests.cloud_assembly import ENVIRONMENTS, Assembly
 
 Grant = tuple[str, str, str]  # action, resource, condition as JSON ("" when none)
 Flat = Callable[[Mapping[str, Any]], dict[str, Any]]
@@ -234,7 +234,7 @@ def test_approval_events_are_forwarded_to_the_toolchains_bus_only(
     if env == "sandbox":
         assert grants_of(template, forwarder) == set()
         return
-    toolchain = project_under_test().toolchain
+    toolchain = read_cdk_json().toolchain
     assert toolchain is not None
     bus = f"arn:aws:events:{toolchain.region}:{toolchain.account}:event-bus/default"
     assert grants_of(template, forwarder) == expand(["events:PutEvents"], [bus])
@@ -266,7 +266,7 @@ def test_only_the_toolchains_smoke_runner_may_assume_the_smoke_role(
         return
     assert role is not None
     properties = role["Properties"]
-    toolchain = project_under_test().toolchain
+    toolchain = read_cdk_json().toolchain
     assert toolchain is not None
     runner = f"arn:aws:iam::{toolchain.account}:role/nova-sft-toolchain-smoke-{env}"
     assert properties["RoleName"] == f"nova-sft-{env}-smoke-test"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stacks.functions import PROJECT_ROOT
-from tests.stacks.conftest import Assembly
+from tests.cloud_assembly import Assembly
 
 HANDLER_MODULES = ("validate_dataset", "prepare_recipe", "register_checkpoint")
 # What the Lambda Python runtime provides besides the standard library: boto3 and its

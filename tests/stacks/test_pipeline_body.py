@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pipeline.config import read_cdk_json
-from tests.stacks.conftest import ENVIRONMENTS, Assembly
+from tests.cloud_assembly import ENVIRONMENTS, Assembly
 
 Flat = Callable[[Mapping[str, Any]], dict[str, Any]]
 PLACEHOLDER = re.compile(r"<[^<>\"]+>|import:[A-Za-z0-9:-]+")

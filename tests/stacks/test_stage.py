@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pipeline.config import read_cdk_json
-from tests.stacks.conftest import ENVIRONMENTS, Assembly
+from tests.cloud_assembly import ENVIRONMENTS, Assembly
 
 
 def test_one_stage_per_environment_named_after_it(assembly: Assembly) -> None:

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline.config import ToolchainConfig, read_cdk_json
-from tests.stacks.conftest import Assembly, project_under_test, versions_under_test
+from tests.cloud_assembly import Assembly
+
+
+def package_json_pin(package: str) -> str:
+    """The exact version package.json pins for `package` (the CLIs the toolchain installs)."""
+    manifest = json.loads((Path(__file__).parents[2] / "package.json").read_text(encoding="utf-8"))
+    return str(manifest["devDependencies"][package])
 
 
 @pytest.fixture(scope="module")
 def toolchain() -> ToolchainConfig:
-    config = project_under_test().toolchain
+    config = read_cdk_json().toolchain
     assert config is not None
     return config
 
@@ -86,7 +93,7 @@ def test_self_mutation_installs_the_pinned_cdk_cli(
 ) -> None:
     (mutate,) = actions(codepipeline, "UpdatePipeline")
     spec = buildspec(template, mutate["Configuration"]["ProjectName"])
-    pinned = versions_under_test().cdk_cli
+    pinned = package_json_pin("aws-cdk")
     assert spec["phases"]["install"]["commands"] == [f"npm install -g aws-cdk@{pinned}"]
     assert spec["phases"]["build"]["commands"] == [
         "cdk -a . deploy Toolchain --require-approval=never --verbose"
@@ -100,7 +107,7 @@ def test_asset_publishing_installs_the_pinned_cdk_assets(
     project = template["Resources"][publish["Configuration"]["ProjectName"]["Ref"]]
     spec_file = assembly.outdir / project["Properties"]["Source"]["BuildSpec"]
     spec = json.loads(spec_file.read_text(encoding="utf-8"))
-    pinned = versions_under_test().cdk_assets
+    pinned = package_json_pin("cdk-assets")
     assert spec["phases"]["install"]["commands"] == [f"npm install -g cdk-assets@{pinned}"]
 
 

@@ -9,7 +9,8 @@ import pytest
 from aws_cdk.assertions import Template
 
 from pipeline.config import read_cdk_json
-from tests.stacks.conftest import ENVIRONMENTS, Assembly, inner_path
+from tests.cloud_assembly import ENVIRONMENTS, Assembly
+from tests.stacks.conftest import inner_path
 
 Flat = Callable[[Mapping[str, Any]], dict[str, Any]]
 
