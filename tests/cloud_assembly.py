@@ -18,6 +18,7 @@ import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
 from pipeline.config import CDK_JSON, read_cdk_json
+from pipeline.definition_cache import DEFINITION_CACHE_CONTEXT
 from stacks.stage import NovaSftStage
 from stacks.toolchain_stack import ToolchainStack
 
@@ -27,6 +28,8 @@ CLI_CONTEXT = {
     "aws:cdk:enable-asset-metadata": True,
     "aws:cdk:version-reporting": False,
     "@aws-cdk/core:validationReportJson": True,
+    # Every test session builds the definitions with the SDK, whatever the project's cache holds.
+    DEFINITION_CACHE_CONTEXT: "false",
 }
 
 

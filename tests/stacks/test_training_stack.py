@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
 from pipeline.config import read_cdk_json
+from pipeline.definition_cache import DEFAULT_CACHE_DIR, DEFINITION_CACHE_CONTEXT
+from stacks.training_stack import definition_cache_dir
 from tests.cloud_assembly import ENVIRONMENTS, Assembly
 from tests.stacks.conftest import inner_path
 
@@ -179,3 +183,21 @@ def test_pipeline_resource(assembly: Assembly, flat: Flat, env: str) -> None:
         "PipelineRole/DefaultPolicy",
         "CheckpointsGroup",
     }
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        ({}, DEFAULT_CACHE_DIR),
+        ({DEFINITION_CACHE_CONTEXT: "false"}, None),
+        ({DEFINITION_CACHE_CONTEXT: "False"}, None),
+        ({DEFINITION_CACHE_CONTEXT: False}, None),
+        ({DEFINITION_CACHE_CONTEXT: "/tmp/definitions"}, Path("/tmp/definitions")),
+    ],
+)
+def test_definition_cache_folder_comes_from_context(
+    context: dict[str, Any], expected: Path | None
+) -> None:
+    app = cdk.App(context=context)
+
+    assert definition_cache_dir(cdk.Stack(app, "S")) == expected
