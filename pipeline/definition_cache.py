@@ -66,16 +66,19 @@ def pipeline_definition(
 ) -> dict[str, Any]:
     """The environment's pipeline definition as a JSON document, with `references` in place.
 
-    `references` maps each name in `REFERENCES` to its value (a CDK token or a real ARN or name).
+    `references` maps each name in `REFERENCES` to its value (a CDK token or a real ARN or name);
+    DefinitionCacheError names any that is missing, empty or unknown.
     With `cache_dir`, a definition built earlier from the same inputs is read from there, and a
     new build is written there; with None, it is always built.
     """
     unknown = sorted(set(references) - set(REFERENCES))
-    missing = [name for name in REFERENCES if name not in references]
+    missing = [name for name in REFERENCES if not isinstance(references.get(name), str)]
+    missing += [name for name in REFERENCES if references.get(name) == ""]
     if unknown or missing:
         raise DefinitionCacheError(
             f"pipeline_definition needs exactly the references {', '.join(REFERENCES)}; "
-            f"missing: {', '.join(missing) or 'none'}; unknown: {', '.join(unknown) or 'none'}"
+            f"missing or empty: {', '.join(missing) or 'none'}; "
+            f"unknown: {', '.join(unknown) or 'none'}"
         )
     text = _read(cache_dir, env) if cache_dir is not None else None
     if text is None:

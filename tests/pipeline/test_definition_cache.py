@@ -165,9 +165,11 @@ def test_an_unwritable_folder_still_gives_the_definition(
 
 def test_references_must_be_exactly_the_builders() -> None:
     missing = {k: v for k, v in TOKENS.items() if k != "kms_key_arn"}
-    with pytest.raises(DefinitionCacheError, match="missing: kms_key_arn; unknown: none"):
+    with pytest.raises(DefinitionCacheError, match="missing or empty: kms_key_arn; unknown: none"):
         pipeline_definition(ENV, missing, cache_dir=None)
-    with pytest.raises(DefinitionCacheError, match="missing: none; unknown: kms_key"):
+    with pytest.raises(DefinitionCacheError, match="missing or empty: data_bucket; unknown: none"):
+        pipeline_definition(ENV, {**TOKENS, "data_bucket": ""}, cache_dir=None)
+    with pytest.raises(DefinitionCacheError, match="missing or empty: none; unknown: kms_key"):
         pipeline_definition(ENV, {**TOKENS, "kms_key": "x"}, cache_dir=None)
 
 
