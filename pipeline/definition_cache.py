@@ -80,12 +80,13 @@ def pipeline_definition(
             f"missing or empty: {', '.join(missing) or 'none'}; "
             f"unknown: {', '.join(unknown) or 'none'}"
         )
-    text = _read(cache_dir, env) if cache_dir is not None else None
-    if text is None:
+    path = cache_dir / f"{env.name}-{cache_key(env)}.json" if cache_dir is not None else None
+    document = _read(path) if path is not None else None
+    if document is None:
         text = _build(env)
-        if cache_dir is not None:
-            _write(cache_dir, env, text)
-    document: dict[str, Any] = json.loads(text)
+        if path is not None:
+            _write(path, env, text)
+        document = json.loads(text)
     return dict(_substitute(document, {placeholder(n): references[n] for n in REFERENCES}))
 
 
@@ -129,21 +130,17 @@ def _build(env: EnvironmentConfig) -> str:
     )
 
 
-def _path(cache_dir: Path, env: EnvironmentConfig) -> Path:
-    return cache_dir / f"{env.name}-{cache_key(env)}.json"
-
-
-def _read(cache_dir: Path, env: EnvironmentConfig) -> str | None:
+def _read(path: Path) -> dict[str, Any] | None:
     try:
-        text = _path(cache_dir, env).read_text(encoding="utf-8")
-        json.loads(text)
+        document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None  # absent, unreadable or damaged: build afresh
-    return text
+    return document if isinstance(document, dict) else None
 
 
-def _write(cache_dir: Path, env: EnvironmentConfig, text: str) -> None:
+def _write(path: Path, env: EnvironmentConfig, text: str) -> None:
     """Write atomically: a concurrent synth reads either nothing or the whole file."""
+    cache_dir = path.parent
     temporary: Path | None = None
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -152,7 +149,6 @@ def _write(cache_dir: Path, env: EnvironmentConfig, text: str) -> None:
         ) as handle:
             temporary = Path(handle.name)
             handle.write(text)
-        path = _path(cache_dir, env)
         os.replace(temporary, path)
         # Earlier builds of this environment are stale now: one file per environment remains.
         stale = re.compile(re.escape(env.name) + r"-[0-9a-f]{64}\.json")
