@@ -88,7 +88,6 @@ class JobOutput:
     metrics: LossSummary | None
     metrics_problem: str
     members_seen: int
-    member_names: tuple[str, ...] = field(default=(), repr=False)
 
 
 class ReadAhead:
@@ -447,7 +446,6 @@ def read_job_output(stream: BinaryStream, *, source: str) -> JobOutput:
         checkpoint_uri=checkpoint,
         manifest=manifest,
         metrics=scan.metrics,
-        metrics_problem=scan.metrics_problem if scan.metrics is None else "",
+        metrics_problem=scan.metrics_problem,
         members_seen=scan.count,
-        member_names=tuple(scan.names),
     )

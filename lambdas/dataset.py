@@ -355,13 +355,13 @@ class Validator:
         dataset_bucket: str | None = None,
         max_findings: int = 1000,
     ) -> None:
-        if isinstance(global_batch_size, bool) or not isinstance(global_batch_size, int):
+        if (
+            isinstance(global_batch_size, bool)
+            or not isinstance(global_batch_size, int)
+            or global_batch_size < 1
+        ):
             raise ValueError(
                 f"global_batch_size must be a positive integer, got {global_batch_size!r}"
-            )
-        if global_batch_size < 1:
-            raise ValueError(
-                f"global_batch_size must be a positive integer, got {global_batch_size}"
             )
         if reasoning_enabled not in (True, False, None):
             raise ValueError(

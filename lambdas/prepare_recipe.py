@@ -27,15 +27,19 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.recipe import (
+    MAX_URI_CHARS,
     S3_URI,
     RecipeValidationError,
     RunSettings,
+    is_s3_uri,
     render_recipe,
     validate_run,
 )
 
 RECIPE_FILE_NAME = "recipe.yaml"
 PREFIX_KEY = "RecipeS3Prefix"
+# How much of a too-long prefix a message shows.
+_SHOWN_PREFIX_CHARS = 80
 
 
 class RecipeWriteError(RuntimeError):
@@ -60,12 +64,24 @@ def parse_event(event: Mapping[str, Any]) -> tuple[RunSettings, tuple[str, str, 
             [f"the event must be a JSON object, got {type(event).__name__}"]
         )
     problems: list[str] = []
-    target = recipe_uri(event.get(PREFIX_KEY))
+    raw_prefix = event.get(PREFIX_KEY)
+    target = recipe_uri(raw_prefix)
     if target is None:
         problems.append(
-            f"{PREFIX_KEY}={event.get(PREFIX_KEY)!r}: must be an s3://bucket/folder/ URI "
+            f"{PREFIX_KEY}={raw_prefix!r}: must be an s3://bucket/folder/ URI "
             "(the run's folder in the artifacts bucket)"
         )
+    else:
+        # The register step records the recipe URI as model registry metadata, which holds at
+        # most MAX_URI_CHARS characters; refuse here rather than after training.
+        uri = f"s3://{target[0]}/{target[1]}"
+        if not is_s3_uri(uri, object_key_required=True):
+            shown = str(raw_prefix)[:_SHOWN_PREFIX_CHARS]
+            problems.append(
+                f"{PREFIX_KEY}={shown!r}{'...' if len(str(raw_prefix)) > len(shown) else ''}: "
+                f"the recipe URI it gives is {len(uri)} characters, over the {MAX_URI_CHARS} "
+                "character limit of a RecipeS3Uri in the model registry; use a shorter folder"
+            )
     settings: RunSettings | None = None
     try:
         settings = validate_run({k: v for k, v in event.items() if k != PREFIX_KEY})

@@ -54,8 +54,9 @@ RUN_KEYS: tuple[str, ...] = (
     "ValidationDataS3Uri",
 )
 
-# SageMaker's own name rule (training jobs, MLflow runs): letters, digits and inner hyphens.
-_RUN_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+# SageMaker's own name rule (training jobs, model package groups, MLflow runs): letters, digits
+# and inner hyphens, at most 63 characters. Use with `fullmatch`.
+SAGEMAKER_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 # S3 URIs a run may name. Keys are limited to characters that are also valid in model registry
 # metadata values, so every URI a run names can be recorded as it is.
 S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/([A-Za-z0-9_.:/=+@-]*))?")
@@ -292,7 +293,7 @@ def _check_text(key: str, value: object) -> str | None:
     """Problems of the free-text parameters: instance type, run name, validation data URI."""
     if key == "TrainingInstanceType" and value not in SUPPORTED_INSTANCE_TYPES:
         return f"{key}={_shown(value)}: must be one of {', '.join(SUPPORTED_INSTANCE_TYPES)}"
-    if key == "RunName" and not (isinstance(value, str) and _RUN_NAME.fullmatch(value)):
+    if key == "RunName" and not (isinstance(value, str) and SAGEMAKER_NAME.fullmatch(value)):
         return (
             f"{key}={_shown(value)}: must be 1 to 63 letters, digits or inner hyphens "
             "(it names the training run)"

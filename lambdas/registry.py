@@ -10,7 +10,9 @@ the run's recipe (for its sha256 and hyperparameters) and streams the job's outp
 Lineage, over the versions that carry `CheckpointS3Uri` metadata (others are ignored):
 - `latest_checkpoint(sm, group, approved_only=...)`: the newest (approved) checkpoint, or None;
 - `ancestry(sm, group, checkpoint_uri)`: that checkpoint, its parent, the parent's parent, ...;
-- `list_checkpoints(sm, group)`, `find_checkpoint(sm, group, uri)`, `describe_checkpoint(sm, arn)`;
+- `iter_checkpoints(sm, group)`: every checkpoint, newest first, each version described only
+  when reached; `list_checkpoints(sm, group)` is the same as a list;
+- `find_checkpoint(sm, group, uri)`, `describe_checkpoint(sm, arn)`;
 - `set_approval(sm, arn, status)`: approve or reject, keeping the metadata.
 
 What each version records is in CustomerMetadataProperties under the `KEY_*` names and the
@@ -33,6 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lambdas.checkpoint import JobOutput, ReadAhead, read_job_output
 from lambdas.recipe import (
     S3_URI,
+    SAGEMAKER_NAME,
     YamlSubsetError,
     applicable_knobs,
     format_float,
@@ -75,7 +78,6 @@ _METADATA_PUNCTUATION = frozenset("_.:/=+-@")
 # A recipe is about 1.5 kB; this bounds what a wrong RecipeS3Uri can make the function read.
 MAX_RECIPE_BYTES = 256 * 1024
 
-_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 _ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:pipeline/[A-Za-z0-9/_.:=+@-]+")
 _JOB_IN_DESCRIPTION = re.compile(r"training job ([a-zA-Z0-9-]+)")
 _PEFT_TO_TECHNIQUE = {"lora": LORA, "null": FULL_RANK}
@@ -206,7 +208,9 @@ class RegistrationRequest:
                 problems.append(f"{key}={value[:200]!r}: {rule}")
 
         job = text("TrainingJobName")
-        check("TrainingJobName", job, bool(_NAME.fullmatch(job)), "not a training job name")
+        check(
+            "TrainingJobName", job, bool(SAGEMAKER_NAME.fullmatch(job)), "not a training job name"
+        )
         artifacts = text("ModelArtifactsS3Uri")
         check(
             "ModelArtifactsS3Uri",
@@ -215,7 +219,12 @@ class RegistrationRequest:
             "must be the job's s3://.../<job>/output/model.tar.gz",
         )
         group = text("ModelPackageGroupName")
-        check("ModelPackageGroupName", group, bool(_NAME.fullmatch(group)), "not a group name")
+        check(
+            "ModelPackageGroupName",
+            group,
+            bool(SAGEMAKER_NAME.fullmatch(group)),
+            "not a group name",
+        )
         parent = text("ModelNameOrPath")
         check(
             "ModelNameOrPath",
@@ -625,28 +634,35 @@ def register_checkpoint(sm: Any, s3: Any, request: RegistrationRequest) -> Regis
 # -- lineage ------------------------------------------------------------------------------------
 
 
-def list_checkpoints(sm: Any, group: str) -> list[CheckpointRecord]:
-    """Every checkpoint of the group, newest first (one describe per version)."""
-    records = (describe_checkpoint(sm, s["ModelPackageArn"]) for s in _versions(sm, group))
-    return [record for record in records if record.checkpoint_uri]
+def iter_checkpoints(
+    sm: Any, group: str, *, approved_only: bool = False
+) -> Iterator[CheckpointRecord]:
+    """The group's checkpoints, newest first (only Approved ones if `approved_only`).
 
-
-def latest_checkpoint(sm: Any, group: str, *, approved_only: bool) -> CheckpointRecord | None:
-    """The newest checkpoint of the group (only Approved ones if `approved_only`), or None."""
+    Each version is described only when it is reached, so a caller that stops early pays for
+    the versions it read and no more. Versions that record no checkpoint are skipped.
+    """
     filters = {"ModelApprovalStatus": "Approved"} if approved_only else {}
     for summary in _versions(sm, group, **filters):
         record = describe_checkpoint(sm, summary["ModelPackageArn"])
         if record.checkpoint_uri:
-            return record
-    return None
+            yield record
+
+
+def list_checkpoints(sm: Any, group: str) -> list[CheckpointRecord]:
+    """Every checkpoint of the group, newest first (one describe per version)."""
+    return list(iter_checkpoints(sm, group))
+
+
+def latest_checkpoint(sm: Any, group: str, *, approved_only: bool) -> CheckpointRecord | None:
+    """The newest checkpoint of the group (only Approved ones if `approved_only`), or None."""
+    return next(iter_checkpoints(sm, group, approved_only=approved_only), None)
 
 
 def find_checkpoint(sm: Any, group: str, checkpoint_uri: str) -> CheckpointRecord | None:
-    """The newest version that records `checkpoint_uri`, or None."""
-    for record in list_checkpoints(sm, group):
-        if record.checkpoint_uri == checkpoint_uri:
-            return record
-    return None
+    """The newest version that records `checkpoint_uri`, or None; stops at the first match."""
+    matches = (r for r in iter_checkpoints(sm, group) if r.checkpoint_uri == checkpoint_uri)
+    return next(matches, None)
 
 
 def ancestry(sm: Any, group: str, checkpoint_uri: str) -> list[CheckpointRecord]:

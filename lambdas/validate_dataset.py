@@ -23,7 +23,7 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,11 +54,10 @@ class DatasetAccessError(Exception):
 
 @dataclass(frozen=True)
 class Request:
-    """A parsed event. `train_key` is an object key, or a prefix when `train_is_prefix`."""
+    """A parsed event. `train_key` is an object key, or a prefix when it ends with "/"."""
 
     train_bucket: str
     train_key: str
-    train_is_prefix: bool
     global_batch_size: int
     reasoning_enabled: bool
     report_bucket: str
@@ -112,7 +111,6 @@ def parse_event(event: Mapping[str, Any]) -> Request:
     return Request(
         train_bucket=train_bucket,
         train_key=train_key,
-        train_is_prefix=train_key.endswith("/"),
         global_batch_size=int(text_batch),
         reasoning_enabled=reasoning == "true",
         report_bucket=report_bucket,
@@ -181,10 +179,6 @@ def list_dataset_keys(s3: Any, bucket: str, key: str) -> list[str]:
     return keys
 
 
-def _chunks(body: Any) -> Iterator[bytes]:
-    yield from body.iter_chunks(CHUNK_BYTES)
-
-
 def validate_s3_dataset(
     s3: Any,
     train_uri: str,
@@ -220,7 +214,7 @@ def validate_s3_dataset(
         if problem is not None:
             validator.add_file_finding(uri, "file.name", problem)
         try:
-            validator.feed_chunks(_chunks(body), source=uri)
+            validator.feed_chunks(body.iter_chunks(CHUNK_BYTES), source=uri)
         except (BotoCoreError, ClientError) as error:
             raise DatasetAccessError(
                 f"reading {uri} failed part way ({error}); start the execution again"

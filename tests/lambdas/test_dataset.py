@@ -882,6 +882,10 @@ def test_reserved_strings_are_reported_exactly_when_present_in_any_case(
     assert bool(hits) == bool(expected)
     if hits:
         assert all(repr(token) in hits[0].message for token in expected)
+        # Exactly the expected tokens, no others, in RESERVED_STRINGS order.
+        listed = ", ".join(map(repr, expected))
+        assert f"the reserved string(s) {listed} (matched in any case)" in hits[0].message
+    assert dataset._reserved_in(value) == expected
 
 
 def test_deleting_any_key_of_a_valid_sample_is_a_finding() -> None:

@@ -11,7 +11,7 @@ import yaml
 
 from lambdas import prepare_recipe as module
 from lambdas.prepare_recipe import RecipeWriteError, handler, prepare_recipe
-from lambdas.recipe import RecipeValidationError, render_recipe, validate_run
+from lambdas.recipe import MAX_URI_CHARS, RecipeValidationError, render_recipe, validate_run
 from lambdas.recipe_spec import BASE_MODEL, FULL_RANK, LORA
 
 ARTIFACTS = "artifacts-bucket"
@@ -124,6 +124,24 @@ def test_bad_parameters_and_prefix_fail_together_and_write_nothing(s3: Any) -> N
     problems = caught.value.problems
     assert [line.split("=")[0] for line in problems] == ["RecipeS3Prefix", "MaxSteps", "LoraAlpha"]
     assert "must be an s3://bucket/folder/ URI" in problems[0]
+    assert stored_keys(s3) == []
+
+
+def test_a_prefix_too_long_to_register_is_refused_before_training(s3: Any) -> None:
+    # The longest folder whose recipe URI still fits is accepted; one character more is not.
+    room = MAX_URI_CHARS - len(f"s3://{ARTIFACTS}/") - len("/recipe.yaml")
+    fits = f"s3://{ARTIFACTS}/{'a' * room}/"
+    outputs = prepare_recipe(s3, event(RecipeS3Prefix=fits))
+    assert len(outputs["RecipeS3Uri"]) == MAX_URI_CHARS
+    s3.delete_object(Bucket=ARTIFACTS, Key=f"{'a' * room}/recipe.yaml")
+    too_long = f"s3://{ARTIFACTS}/{'a' * (room + 1)}/"
+    with pytest.raises(RecipeValidationError) as caught:
+        prepare_recipe(s3, event(RecipeS3Prefix=too_long, MaxSteps="1"))
+    problems = caught.value.problems
+    assert [line.split("=")[0] for line in problems] == ["RecipeS3Prefix", "MaxSteps"]
+    assert f"is {MAX_URI_CHARS + 1} characters" in problems[0]
+    assert f"over the {MAX_URI_CHARS} character limit of a RecipeS3Uri" in problems[0]
+    assert len(problems[0]) < 300
     assert stored_keys(s3) == []
 
 

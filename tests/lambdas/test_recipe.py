@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
+from lambdas import recipe as recipe_module
 from lambdas.recipe import (
     REQUIRED_KEYS,
     RUN_KEYS,
@@ -41,6 +43,7 @@ from lambdas.recipe_spec import (
     SUPPORTED_INSTANCE_TYPES,
     TECHNIQUES,
     TEMPLATE_FILES,
+    Knob,
 )
 
 CHECKPOINT = "s3://customer-escrow-111122223333-smtj-a1b2c3d4/run-1/step_100"
@@ -428,10 +431,46 @@ def test_recipe_values_cover_every_applicable_knob_path() -> None:
         assert (knob.path in full) is not knob.lora_only
 
 
-def test_a_template_missing_a_knob_path_is_a_clear_build_error() -> None:
+def test_a_value_of_the_wrong_type_for_the_template_is_a_clear_build_error() -> None:
     run = dataclasses.replace(validate_run(params()), max_steps=True)
     with pytest.raises(YamlSubsetError, match=r"must hold training_config.save_steps as a bool"):
         render_recipe(run)
+
+
+def template_without(technique: str, path: str, *, replace_parent: bool = False) -> dict[str, Any]:
+    """The technique's template with the leaf at `path` deleted, or its parent made a string."""
+    tree = load_template(technique)
+    *parents, leaf = path.split(".")
+    holder: dict[str, Any] = tree
+    for part in parents[:-1]:
+        holder = holder[part]
+    if replace_parent:
+        holder[parents[-1]] = "not a mapping"
+    else:
+        del holder[parents[-1]][leaf]
+    return tree
+
+
+@pytest.mark.parametrize("knob", KNOBS, ids=lambda knob: knob.name)
+def test_a_template_missing_a_knob_path_is_a_clear_build_error(
+    knob: Knob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = template_without(LORA, knob.path)
+    monkeypatch.setattr(recipe_module, "load_template", lambda technique: tree)
+    with pytest.raises(YamlSubsetError, match=rf"must hold {re.escape(knob.path)} as a "):
+        render_recipe(validate_run(params()))
+
+
+def test_a_template_part_that_is_not_a_mapping_is_a_clear_build_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tree = template_without(LORA, "training_config.peft.lora_tuning.alpha", replace_parent=True)
+    monkeypatch.setattr(recipe_module, "load_template", lambda technique: tree)
+    with pytest.raises(
+        YamlSubsetError,
+        match=r"has no mapping 'lora_tuning' on the way to training_config\.peft\.lora_tuning\.",
+    ):
+        render_recipe(validate_run(params()))
 
 
 # -- the YAML subset ----------------------------------------------------------------------------

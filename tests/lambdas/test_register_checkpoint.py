@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -93,15 +92,6 @@ def stage_run(
         "TrainDataS3Uri": "s3://data-bucket/train/part-0.jsonl",
         "TrainingInstanceType": "ml.p5.48xlarge",
     }
-
-
-@pytest.fixture
-def clients(aws: boto3.Session) -> tuple[Any, Any]:
-    s3 = aws.client("s3")
-    s3.create_bucket(Bucket=ARTIFACTS)
-    sm = aws.client("sagemaker")
-    sm.create_model_package_group(ModelPackageGroupName=GROUP)
-    return sm, s3
 
 
 def register(sm: Any, s3: Any, event: dict[str, str]) -> dict[str, str]:

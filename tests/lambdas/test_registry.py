@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import boto3
 import pytest
 
 from lambdas.recipe import RUN_KEYS, render_recipe, validate_run
@@ -22,21 +21,13 @@ from lambdas.registry import (
     RegistrationRequest,
     ancestry,
     find_checkpoint,
+    iter_checkpoints,
     latest_checkpoint,
     list_checkpoints,
     register_checkpoint,
     set_approval,
 )
-from tests.lambdas.test_register_checkpoint import ARTIFACTS, GROUP, escrow, stage_run
-
-
-@pytest.fixture
-def clients(aws: boto3.Session) -> tuple[Any, Any]:
-    s3 = aws.client("s3")
-    s3.create_bucket(Bucket=ARTIFACTS)
-    sm = aws.client("sagemaker")
-    sm.create_model_package_group(ModelPackageGroupName=GROUP)
-    return sm, s3
+from tests.lambdas.test_register_checkpoint import GROUP, escrow, stage_run
 
 
 def run(sm: Any, s3: Any, job: str, parent: str, technique: str = LORA) -> CheckpointRecord:
@@ -164,6 +155,55 @@ def test_find_checkpoint_by_uri(clients: tuple[Any, Any], chain: list[Checkpoint
     assert found.final_loss == 2.0
     assert found.training_steps == 4
     assert find_checkpoint(sm, GROUP, escrow("job-9")) is None
+
+
+def count_describes(sm: Any) -> list[str]:
+    """The ARNs of every DescribeModelPackage call `sm` makes from now on."""
+    described: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        described.append(str(params["ModelPackageName"]))
+
+    sm.meta.events.register("before-parameter-build.sagemaker.DescribeModelPackage", record)
+    return described
+
+
+def test_iter_checkpoints_describes_a_version_only_when_it_is_reached(
+    clients: tuple[Any, Any], chain: list[CheckpointRecord]
+) -> None:
+    sm, _ = clients
+    described = count_describes(sm)
+    checkpoints = iter_checkpoints(sm, GROUP)
+    assert described == []
+    newest = next(checkpoints)
+    assert newest.training_job_name == "job-3"
+    assert described == [chain[2].model_package_arn]
+    assert jobs(list(checkpoints)) == ["job-2", "job-1"]
+    assert described == [record.model_package_arn for record in reversed(chain)]
+
+
+def test_finding_the_newest_checkpoint_describes_one_version(
+    clients: tuple[Any, Any], chain: list[CheckpointRecord]
+) -> None:
+    sm, _ = clients
+    described = count_describes(sm)
+    found = find_checkpoint(sm, GROUP, escrow("job-3"))
+    assert found is not None
+    assert found.model_package_arn == chain[2].model_package_arn
+    assert described == [chain[2].model_package_arn]
+    latest = latest_checkpoint(sm, GROUP, approved_only=False)
+    assert latest is not None
+    assert described == [chain[2].model_package_arn] * 2
+
+
+def test_iter_checkpoints_can_keep_to_approved_versions(
+    clients: tuple[Any, Any], chain: list[CheckpointRecord]
+) -> None:
+    sm, _ = clients
+    assert list(iter_checkpoints(sm, GROUP, approved_only=True)) == []
+    set_approval(sm, chain[0].model_package_arn, "Approved")
+    set_approval(sm, chain[2].model_package_arn, "Approved")
+    assert jobs(list(iter_checkpoints(sm, GROUP, approved_only=True))) == ["job-3", "job-1"]
 
 
 def test_replay_parameters_render_the_same_recipe(

@@ -18,6 +18,7 @@ from lambdas.validate_dataset import (
     DatasetAccessError,
     DatasetInvalidError,
     handler,
+    list_dataset_keys,
     parse_event,
     validate_s3_dataset,
 )
@@ -229,10 +230,16 @@ def test_a_bad_event_is_refused_by_input_name(overrides: dict[str, Any], message
         parse_event(event(f"s3://{DATA}/train/train.jsonl", **overrides))
 
 
-def test_event_values_may_also_arrive_typed() -> None:
+def test_event_values_may_also_arrive_typed(s3: Any) -> None:
+    put(s3, "train/a.jsonl", sample())
+    put(s3, "train/b.jsonl", sample())
+    put(s3, "other.jsonl", sample())
     request = parse_event(event(f"s3://{DATA}/train/", GlobalBatchSize=64, ReasoningEnabled=True))
     assert (request.global_batch_size, request.reasoning_enabled) == (64, True)
-    assert request.train_is_prefix
+    # The folder URI is kept as a prefix: the dataset is every object under it.
+    assert (request.train_bucket, request.train_key) == (DATA, "train/")
+    keys = list_dataset_keys(s3, request.train_bucket, request.train_key)
+    assert keys == ["train/a.jsonl", "train/b.jsonl"]
 
 
 @pytest.mark.parametrize(
