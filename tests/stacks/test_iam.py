@@ -303,17 +303,82 @@ def test_smoke_role_only_describes_this_environments_pipeline_and_group(
     )
 
 
+def allow_statements(template: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every Allow statement of every policy in a template, with the type of the resource that
+    holds it (identity, key, bucket, topic, event bus policies and trust policies alike).
+    """
+    for resource in template["Resources"].values():
+        for statement in statements(resource.get("Properties", {})):
+            if statement["Effect"] == "Allow":
+                yield resource["Type"], statement
+
+
+def wildcard_actions(statement: Mapping[str, Any]) -> list[str]:
+    return [action for action in _list(statement.get("Action", [])) if "*" in action]
+
+
+def key_administration(account: str) -> dict[str, Any]:
+    """The statement every key policy starts with: the account administers its own key, and
+    IAM decides who in the account may use it. The only `kms:*` the project grants.
+    """
+    return {
+        "Action": "kms:*",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Resource": "*",
+    }
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 @pytest.mark.parametrize("stack", ["Data", "Training"])
-def test_no_wildcard_action_anywhere(assembly: Assembly, env: str, stack: str) -> None:
-    template = assembly.template_json(env, stack)
+def test_no_wildcard_action_anywhere(assembly: Assembly, flat: Flat, env: str, stack: str) -> None:
+    template = flat(assembly.template_json(env, stack))
     found = list(statements(template))
     assert found, "the scan found no statements at all"
     for statement in found:
-        actions = _list(statement.get("Action", [])) + _list(statement.get("NotAction", []))
-        assert "*" not in actions, statement
+        assert "*" not in _list(statement.get("Action", [])), statement
         assert "NotAction" not in statement, statement
         assert "NotResource" not in statement, statement
+    # No Allow grants a family of actions (`s3:*`, `s3:Get*`) in any policy, identity or
+    # resource, except the key administration statement of the stack's one key.
+    allowed = list(allow_statements(template))
+    assert allowed
+    wildcards = [(kind, s) for kind, s in allowed if wildcard_actions(s)]
+    assert wildcards == [("AWS::KMS::Key", key_administration(account_of(env)))]
+
+
+def test_toolchain_wildcard_actions_are_cdk_grants_on_its_artifacts_only(
+    assembly: Assembly, flat: Flat
+) -> None:
+    template = flat(assembly.toolchain_json())
+    toolchain = read_cdk_json().toolchain
+    assert toolchain is not None
+    for statement in statements(template):
+        assert "*" not in _list(statement.get("Action", [])), statement
+        assert "NotAction" not in statement, statement
+        assert "NotResource" not in statement, statement
+    bucket = "<Pipeline/Pipeline/ArtifactsBucket.Arn>"
+    key = "<Pipeline/Pipeline/ArtifactsBucketEncryptionKey.Arn>"
+    # CDK Pipelines' `grant_*` on the artifact bucket and its key (decision 0008,
+    # stacks/toolchain_findings.py), in the roles' policies and in the bucket's own policy.
+    explained = expand(
+        ["s3:GetBucket*", "s3:GetObject*", "s3:List*", "s3:DeleteObject*", "s3:Abort*"],
+        [bucket, f"{bucket}/*"],
+    ) | expand(["kms:GenerateDataKey*", "kms:ReEncrypt*"], [key])
+    administration = key_administration(toolchain.account)
+    administered: list[str] = []
+    granted: set[Grant] = set()
+    for kind, statement in allow_statements(template):
+        if statement == administration:
+            administered.append(kind)
+            continue
+        condition = json.dumps(statement.get("Condition", ""), sort_keys=True)
+        for action in wildcard_actions(statement):
+            for target in _list(statement["Resource"]):
+                granted.add((action, target, condition))
+    assert administered == ["AWS::KMS::Key", "AWS::KMS::Key"]  # the artifacts and topic keys
+    assert granted
+    assert granted <= explained, granted - explained
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
