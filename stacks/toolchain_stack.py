@@ -1,10 +1,11 @@
 """The toolchain: a CDK Pipelines CodePipeline that tests, synthesizes and deploys each stage.
 
 On every push to the configured branch: the source comes through a CodeStar connection; the
-synth step runs `make test` and `make synth` exactly as a developer does; the pipeline updates
-itself (self-mutation); it publishes the assets; then it deploys the same `NovaSftStage` to each
-environment in `ToolchainConfig.stages` order, into that environment's account and region,
-waiting for a manual approval before the stages in `manual_approval_before`. After each stage
+synth step runs `make test` exactly as a developer does (its synth leaves the cloud assembly in
+cdk.out that the stages deploy); the pipeline updates itself (self-mutation); it publishes the
+assets; then it deploys the same `NovaSftStage` to each environment in `ToolchainConfig.stages`
+order, into that environment's account and region, waiting for a manual approval before the
+stages in `manual_approval_before`. After each stage
 deploys, a smoke step runs `pipeline/smoke.py` against the deployed SageMaker pipeline with a
 read-only role of that account (`stacks/smoke_access.py`).
 docs/decisions/0008-toolchain-and-promotion.md explains the choices.
@@ -32,9 +33,9 @@ from stacks.toolchain_findings import acknowledge_artifact_bucket, acknowledge_t
 # CodeBuild's Ubuntu image with the project's Python (3.11) and Node.js (20).
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
 RUNTIME_VERSIONS = {"python": "3.11", "nodejs": "20"}
-# What the synth step runs: the developer's commands, nothing else. `make test` synthesizes
-# too; `make synth` last makes cdk.out exactly the synth output the stages deploy.
-SYNTH_COMMANDS = ("make test", "make synth")
+# What the synth step runs: the developer's command, nothing else. `make test` runs `make synth`
+# (a fresh cdk.out) before its scans, which only read it: cdk.out is the assembly the stages deploy.
+SYNTH_COMMANDS = ("make test",)
 SMOKE_VENV = ".smoke-venv"  # inside the build's checkout, which CodeBuild discards
 
 
