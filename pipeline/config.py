@@ -312,4 +312,7 @@ def read_cdk_json(path: Path = CDK_JSON) -> ProjectConfig:
         raise ConfigError(f"{path} not found: run the command from the project's root") from None
     except json.JSONDecodeError as err:
         raise ConfigError(f"{path} is not valid JSON: {err}") from None
-    return load_environments(document.get("context", {}).get(CONTEXT_KEY))
+    context = document.get("context") if isinstance(document, dict) else None
+    if not isinstance(context, dict):
+        raise ConfigError(f'{path} must hold a JSON object with a "context" object')
+    return load_environments(context.get(CONTEXT_KEY))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import socket
 import threading
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
@@ -99,24 +98,27 @@ class LocalEndpoint:
                 return None
 
         self._injector = _FaultInjector(DomainDispatcherApplication(create_backend_app))
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
+        # Port 0: the system picks a free port while binding, so no other process can take it.
         self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", port, self._injector, threaded=True, request_handler=QuietHandler
+            "127.0.0.1", 0, self._injector, threaded=True, request_handler=QuietHandler
         )
-        self.url = f"http://127.0.0.1:{port}"
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host!s}:{port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
     def __enter__(self) -> LocalEndpoint:
         self._thread.start()
-        # moto keeps its state per process, not per server: start from an empty account.
-        reset = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310
-        with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - loopback only
-            pass
+        self.reset()
         return self
+
+    def reset(self) -> None:
+        """Empty every service: moto keeps its state per process, not per server."""
+        reset = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(reset, timeout=10) as response:  # noqa: S310 - loopback only
+            if response.status != 200:
+                raise RuntimeError(f"moto's reset answered {response.status}")
 
     def __exit__(self, *_exc: object) -> None:
         self._server.shutdown()

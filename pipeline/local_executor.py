@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -491,8 +490,3 @@ def _convert(name: str, kind: str, value: Any) -> Any:
     except ValueError:
         raise DefinitionError(f"{name}: {value!r} is not a valid {kind}") from None
     raise DefinitionError(f"{name}: type {kind!r} is not supported")
-
-
-def wait_seconds(seconds: float) -> None:
-    """Real sleeping, for runs that want retry intervals honoured."""
-    time.sleep(seconds)

@@ -104,7 +104,7 @@ def stage_stacks(cdk_out: Path, stage: str) -> list[_Stack]:
         ]
         if not ready:
             raise DefinitionError(f"stack dependency cycle in {manifest_path}")
-        ordered.append(sorted(ready, key=lambda s: s.name)[0])
+        ordered.append(ready[0])  # ties in the manifest's order, which is deterministic
     return ordered
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import boto3
 
+from lambdas.recipe_spec import BASE_MODEL
 from lambdas.registry import CheckpointRecord, ancestry
 from pipeline.config import ConfigError, read_cdk_json
 from pipeline.local_endpoint import Faults, LocalEndpoint
@@ -201,7 +202,7 @@ def rehearse(options: Options, log: Callable[[str], None] = _say) -> Rehearsal:
         )
         started = time.perf_counter()
         with endpoint.faults(faults):
-            source = "nova-lite-2/prod"
+            source = BASE_MODEL
             for round_number in (1, 2):
                 arn = _start(
                     sm, env.pipeline_name, {"TrainDataS3Uri": train_uri, "ModelNameOrPath": source}

@@ -83,12 +83,10 @@ class StandInTrainer:
         self._account = session.client("sts").get_caller_identity()["Account"]
         self.fail_reason = fail_reason
         self.final_loss_by_checkpoint: dict[str, float] = {}
-        self.requests: list[dict[str, Any]] = []
 
     def train(self, request: dict[str, Any]) -> dict[str, Any]:
         """Check the request, record the job, write its outputs; returns DescribeTrainingJob."""
         recipe = self._check(request)
-        self.requests.append(request)
         self._sm.create_training_job(**request)
         name = request["TrainingJobName"]
         described: dict[str, Any] = self._sm.describe_training_job(TrainingJobName=name)

@@ -120,6 +120,15 @@ def test_missing_cdk_json_says_where_to_run(tmp_path: Path) -> None:
         read_cdk_json(tmp_path / "cdk.json")
 
 
+@pytest.mark.parametrize("text", ["[]", '{"app": "python app.py"}', '{"context": []}'])
+def test_cdk_json_without_a_context_object_is_a_config_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "cdk.json"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ConfigError, match='must hold a JSON object with a "context" object'):
+        read_cdk_json(path)
+
+
 TOOLCHAIN: dict[str, Any] = {
     "account": "444444444444",
     "region": "us-east-1",

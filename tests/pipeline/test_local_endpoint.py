@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -14,9 +13,10 @@ from pipeline.local_endpoint import Faults, LocalEndpoint
 
 
 @pytest.fixture
-def endpoint() -> Iterator[LocalEndpoint]:
-    with LocalEndpoint() as local:
-        yield local
+def endpoint(local_endpoint: LocalEndpoint) -> LocalEndpoint:
+    """The session's endpoint (tests/conftest.py), emptied."""
+    local_endpoint.reset()
+    return local_endpoint
 
 
 def client(endpoint: LocalEndpoint, service: str, attempts: int) -> object:
