@@ -42,9 +42,30 @@ THROTTLING_CODES = frozenset(
         "RequestLimitExceeded",
     }
 )
+# Step types that take RetryPolicies (the SageMaker guide "Retry Policy for Pipeline Steps" lists
+# job steps only: processing, training, tuning, ...); of those the rehearsal runs training.
+RETRYABLE_STEP_TYPES = frozenset({"Training"})
+# A failed training job's FailureReason starts with its error name; the retry exception type
+# each one maps to (the same guide: "SageMaker.CAPACITY_ERROR", "SageMaker.JOB_INTERNAL_ERROR").
+JOB_FAILURE_TYPES = {
+    "CapacityError": "SageMaker.CAPACITY_ERROR",
+    "InternalServerError": "SageMaker.JOB_INTERNAL_ERROR",
+}
 _STEP_REF = re.compile(r"^Steps\.([A-Za-z0-9_-]+)\.(.+)$")
 _OUTPUT_REF = re.compile(r"^OutputParameters\['([^']+)'\]$")
 _PATH_TOKEN = re.compile(r"\.?([A-Za-z0-9_]+)|\[(\d+)\]|\['([^']*)'\]")
+
+
+def _call_failure_type(err: ClientError) -> str | None:
+    """The retry exception type of a failed service call, or None if no policy may retry it."""
+    code = err.response.get("Error", {}).get("Code", "")
+    if code == "ResourceLimitExceeded":
+        return "SageMaker.RESOURCE_LIMIT"
+    if code in THROTTLING_CODES:
+        return "Step.THROTTLING"
+    if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+        return "Step.SERVICE_FAULT"
+    return None
 
 
 class DefinitionError(Exception):
@@ -305,6 +326,11 @@ class LocalExecutor:
                 f"step {record.name}: step type {step['Type']!r} is not supported"
             )
         policies = step.get("RetryPolicies", [])
+        if policies and step["Type"] not in RETRYABLE_STEP_TYPES:
+            raise DefinitionError(
+                f"step {record.name}: RetryPolicies are supported on job steps only "
+                f"(here: {', '.join(sorted(RETRYABLE_STEP_TYPES))}), not on a {step['Type']} step"
+            )
         while True:
             record.attempts += 1
             try:
@@ -342,10 +368,6 @@ class LocalExecutor:
         record.arguments = event
         try:
             result = handler(event, None)
-        except ClientError as err:
-            code = err.response.get("Error", {}).get("Code", "")
-            kind = "Step.THROTTLING" if code in THROTTLING_CODES else "Step.SERVICE_FAULT"
-            raise StepFailure(f"{type(err).__name__}: {err}", exception_type=kind) from err
         except Exception as err:  # a raising function fails the step with its message
             raise StepFailure(f"{type(err).__name__}: {err}") from err
         if not isinstance(result, dict):
@@ -360,8 +382,10 @@ class LocalExecutor:
 
     def _run_training(self, step: dict[str, Any], record: StepRecord) -> dict[str, Any]:
         request = self.evaluate(step.get("Arguments", {}))
-        name = f"pipelines-{self._variables['PipelineExecutionId']}-{record.name}"[:63]
-        request = {"TrainingJobName": name, **request}
+        # Each attempt is a new job, so a retried attempt needs a name of its own.
+        suffix = f"-{record.attempts}" if record.attempts > 1 else ""
+        name = f"pipelines-{self._variables['PipelineExecutionId']}-{record.name}"
+        request = {"TrainingJobName": name[: 63 - len(suffix)] + suffix, **request}
         report = ParamValidator().validate(request, self._create_training_job)
         if report.has_errors():
             raise DefinitionError(
@@ -369,13 +393,17 @@ class LocalExecutor:
                 f"{report.generate_report()}"
             )
         record.arguments = request
-        described = self._trainer.train(request)
+        try:
+            described = self._trainer.train(request)
+        except ClientError as err:  # CreateTrainingJob itself failed
+            raise StepFailure(
+                f"{type(err).__name__}: {err}", exception_type=_call_failure_type(err)
+            ) from err
         self._properties[record.name] = described
         if described.get("TrainingJobStatus") != "Completed":
-            raise StepFailure(
-                described.get("FailureReason", "training job did not complete"),
-                exception_type=described.get("ExceptionType"),
-            )
+            reason = str(described.get("FailureReason", "training job did not complete"))
+            error_name = reason.partition(":")[0]
+            raise StepFailure(reason, exception_type=JOB_FAILURE_TYPES.get(error_name))
         return {}
 
     def _run_condition(self, step: dict[str, Any], record: StepRecord) -> dict[str, Any]:

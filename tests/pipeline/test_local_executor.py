@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import boto3
@@ -52,21 +53,27 @@ def start(session: boto3.Session, definition: dict[str, Any], **overrides: str) 
 
 
 class RecordingTrainer:
-    """Completes every job, as moto does, and keeps the requests it was given."""
+    """Keeps the requests it is given; fails the first attempts as `failures` says, else
+    completes the job as moto does. A failure is a job's FailureReason, or a ClientError that
+    CreateTrainingJob raises.
+    """
 
-    def __init__(self, session: boto3.Session, status: str = "Completed") -> None:
+    def __init__(self, session: boto3.Session, failures: Sequence[str | ClientError] = ()) -> None:
         self.sm = session.client("sagemaker")
-        self.status = status
+        self.failures = list(failures)
         self.requests: list[dict[str, Any]] = []
 
     def train(self, request: dict[str, Any]) -> dict[str, Any]:
         self.requests.append(request)
+        failure = self.failures.pop(0) if self.failures else None
+        if isinstance(failure, ClientError):
+            raise failure
         self.sm.create_training_job(**request)
         described: dict[str, Any] = self.sm.describe_training_job(
             TrainingJobName=request["TrainingJobName"]
         )
-        if self.status != "Completed":
-            described.update(TrainingJobStatus=self.status, FailureReason="capacity")
+        if failure is not None:
+            described.update(TrainingJobStatus="Failed", FailureReason=failure)
         return described
 
 
@@ -193,79 +200,133 @@ def test_a_raising_function_fails_the_execution_with_its_message(aws: boto3.Sess
     assert record.step("FromCheckpoint").status == "NotExecuted"
 
 
-def test_throttling_is_retried_by_the_step_retry_policy(aws: boto3.Session) -> None:
-    calls = []
+CAPACITY = "CapacityError: Unable to provision requested ML compute capacity."
+EVERY_RETRY_TYPE = [
+    "Step.SERVICE_FAULT",
+    "Step.THROTTLING",
+    "SageMaker.JOB_INTERNAL_ERROR",
+    "SageMaker.CAPACITY_ERROR",
+    "SageMaker.RESOURCE_LIMIT",
+]
 
-    def flaky(_event: dict[str, Any], _context: Any) -> dict[str, str]:
-        calls.append(1)
-        if len(calls) < 3:
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "X")
-        return {"Out": "ok"}
 
-    retry = [
+def call_error(code: str, status: int = 400) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "CreateTrainingJob",
+    )
+
+
+def retried_training(exception_types: list[str], max_attempts: int) -> dict[str, Any]:
+    policy = {
+        "ExceptionType": exception_types,
+        "IntervalSeconds": 1,
+        "BackoffRate": 2.0,
+        "MaxAttempts": max_attempts,
+    }
+    return definition(
         {
-            "ExceptionType": ["Step.THROTTLING"],
-            "IntervalSeconds": 1,
-            "BackoffRate": 2.0,
-            "MaxAttempts": 3,
+            "Name": "Train",
+            "Type": "Training",
+            "Arguments": training_request(),
+            "RetryPolicies": [policy],
         }
-    ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("failure", "exception_type"),
+    [
+        (CAPACITY, "SageMaker.CAPACITY_ERROR"),
+        ("InternalServerError: We encountered an internal error.", "SageMaker.JOB_INTERNAL_ERROR"),
+        (call_error("ThrottlingException"), "Step.THROTTLING"),
+        (call_error("ResourceLimitExceeded"), "SageMaker.RESOURCE_LIMIT"),
+        (call_error("InternalFailure", 500), "Step.SERVICE_FAULT"),
+    ],
+)
+def test_a_training_failure_is_retried_by_the_policy_for_its_type(
+    aws: boto3.Session, failure: str | ClientError, exception_type: str
+) -> None:
     waits: list[float] = []
+    trainer = RecordingTrainer(aws, failures=[failure, failure])
     executor = LocalExecutor(
         sagemaker_client=aws.client("sagemaker"),
-        lambda_handlers={FN_A: flaky},
-        trainer=RecordingTrainer(aws),
+        lambda_handlers={},
+        trainer=trainer,
         sleep=waits.append,
     )
-    record = executor.run(
-        start(aws, definition(lambda_step("S", FN_A, {}, ["Out"], RetryPolicies=retry)))
-    )
+    others = [t for t in EVERY_RETRY_TYPE if t != exception_type]
+    # A policy for every other type leaves the failure alone ...
+    record = executor.run(start(aws, retried_training(others, 3)))
+    assert (record.status, record.step("Train").attempts) == ("Failed", 1)
+    # ... the policy for its own type retries it, each attempt a new job.
+    aws.client("sagemaker").delete_pipeline(PipelineName="p")
+    trainer.failures = [failure, failure]
+    trainer.requests.clear()
+    record = executor.run(start(aws, retried_training([exception_type], 3)))
     assert record.status == "Succeeded"
-    assert record.step("S").attempts == 3
+    assert record.step("Train").attempts == 3
     assert waits == [1.0, 2.0]
+    names = [request["TrainingJobName"] for request in trainer.requests]
+    assert len(set(names)) == 3
+    assert [name[-2:] for name in names[1:]] == ["-2", "-3"]
+    assert all(len(name) <= 63 for name in names)
+    assert record.step("Train").arguments["TrainingJobName"] == names[-1]
 
 
 def test_max_attempts_counts_retries_after_the_first_attempt(aws: boto3.Session) -> None:
-    def throttled(_event: dict[str, Any], _context: Any) -> dict[str, str]:
-        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}}, "X")
-
-    retry = [{"ExceptionType": ["Step.THROTTLING"], "IntervalSeconds": 1, "MaxAttempts": 2}]
     executor = LocalExecutor(
         sagemaker_client=aws.client("sagemaker"),
-        lambda_handlers={FN_A: throttled},
-        trainer=RecordingTrainer(aws),
+        lambda_handlers={},
+        trainer=RecordingTrainer(aws, failures=[CAPACITY] * 5),
+        sleep=lambda _seconds: None,
     )
-    record = executor.run(
-        start(aws, definition(lambda_step("S", FN_A, {}, [], RetryPolicies=retry)))
-    )
+    record = executor.run(start(aws, retried_training(["SageMaker.CAPACITY_ERROR"], 2)))
     assert record.status == "Failed"
-    assert record.step("S").attempts == 3
-    assert "ThrottlingException" in record.failure_reason
+    assert record.step("Train").attempts == 3
+    assert record.failure_reason == f"Step Train failed: {CAPACITY}"
 
 
-def test_other_errors_are_not_retried(aws: boto3.Session) -> None:
-    def denied(_event: dict[str, Any], _context: Any) -> dict[str, str]:
-        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetObject")
+@pytest.mark.parametrize(
+    "failure",
+    ["AlgorithmError: loss is NaN", call_error("ValidationException"), call_error("AccessDenied")],
+)
+def test_failures_no_policy_covers_are_not_retried(
+    aws: boto3.Session, failure: str | ClientError
+) -> None:
+    executor = LocalExecutor(
+        sagemaker_client=aws.client("sagemaker"),
+        lambda_handlers={},
+        trainer=RecordingTrainer(aws, failures=[failure] * 5),
+        sleep=lambda _seconds: None,
+    )
+    record = executor.run(start(aws, retried_training(EVERY_RETRY_TYPE, 5)))
+    assert record.status == "Failed"
+    assert record.step("Train").attempts == 1
+    assert str(failure) in record.failure_reason
 
-    retry = [
-        {
-            "ExceptionType": ["Step.THROTTLING"],
-            "IntervalSeconds": 1,
-            "BackoffRate": 2.0,
-            "MaxAttempts": 5,
+
+@pytest.mark.parametrize("step_type", ["Lambda", "Condition"])
+def test_retry_policies_on_a_step_that_is_not_a_job_are_refused(
+    aws: boto3.Session, step_type: str
+) -> None:
+    retry = [{"ExceptionType": ["Step.THROTTLING"], "MaxAttempts": 2}]
+    if step_type == "Lambda":
+        step = lambda_step("S", FN_A, {}, [], RetryPolicies=retry)
+    else:
+        step = {
+            "Name": "S",
+            "Type": "Condition",
+            "Arguments": {"Conditions": [], "IfSteps": [], "ElseSteps": []},
+            "RetryPolicies": retry,
         }
-    ]
     executor = LocalExecutor(
         sagemaker_client=aws.client("sagemaker"),
-        lambda_handlers={FN_A: denied},
+        lambda_handlers={FN_A: lambda _e, _c: {}},
         trainer=RecordingTrainer(aws),
     )
-    record = executor.run(
-        start(aws, definition(lambda_step("S", FN_A, {}, [], RetryPolicies=retry)))
-    )
-    assert record.status == "Failed"
-    assert record.step("S").attempts == 1
-    assert "AccessDenied" in record.failure_reason
+    with pytest.raises(DefinitionError, match=f"job steps only .*not on a {step_type} step"):
+        executor.run(start(aws, definition(step)))
 
 
 def test_a_failed_training_job_stops_the_run(aws: boto3.Session) -> None:
@@ -276,11 +337,12 @@ def test_a_failed_training_job_stops_the_run(aws: boto3.Session) -> None:
             FN_A: lambda _e, _c: {"FromCheckpoint": "true"},
             FN_B: lambda e, _c: registered.append(e),
         },
-        trainer=RecordingTrainer(aws, status="Failed"),
+        trainer=RecordingTrainer(aws, failures=[CAPACITY]),
     )
     record = executor.run(start(aws, branching_definition()))
     assert record.status == "Failed"
-    assert record.step("Train").failure_reason == "capacity"
+    assert record.step("Train").attempts == 1  # the step has no retry policy
+    assert record.step("Train").failure_reason == CAPACITY
     assert record.step("Register").status == "NotExecuted"
     assert registered == []
 
