@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -70,6 +70,27 @@ def _call_failure_type(err: ClientError) -> str | None:
 
 class DefinitionError(Exception):
     """The definition uses something the rehearsal cannot run or the real API does not have."""
+
+
+def dependency_order(needs: Mapping[str, Collection[str]], what: str) -> list[str]:
+    """The keys of `needs`, each after every name it needs (names that are not keys are ignored).
+
+    Ties keep the order of `needs`, so the order is repeatable. A cycle is a DefinitionError
+    that names `what` (e.g. "steps") and the names left over.
+    """
+    ordered: list[str] = []
+    done: set[str] = set()
+    remaining = list(needs)
+    while remaining:
+        ready = next(
+            (n for n in remaining if all(d in done or d not in needs for d in needs[n])), None
+        )
+        if ready is None:
+            raise DefinitionError(f"dependency cycle among {what} {sorted(remaining)}")
+        ordered.append(ready)
+        done.add(ready)
+        remaining.remove(ready)
+    return ordered
 
 
 class StepFailure(Exception):
@@ -289,15 +310,7 @@ class LocalExecutor:
             missing = sorted(needs - set(nodes))
             if missing:
                 raise DefinitionError(f"step {name} depends on undefined step(s) {missing}")
-        ordered: list[str] = []
-        remaining = list(nodes)
-        while remaining:
-            ready = [n for n in remaining if dependencies[n] <= set(ordered)]
-            if not ready:
-                raise DefinitionError(f"dependency cycle among steps {sorted(remaining)}")
-            ordered.append(ready[0])
-            remaining.remove(ready[0])
-        return ordered
+        return dependency_order(dependencies, "steps")
 
     # -- steps ------------------------------------------------------------------------------------
 

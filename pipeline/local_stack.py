@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.local_executor import DefinitionError
+from pipeline.local_executor import DefinitionError, dependency_order
 
 # Types that only grant, log or notify: they do not change what a pipeline run does locally.
 NOT_APPLIED = frozenset(
@@ -94,18 +94,9 @@ def stage_stacks(cdk_out: Path, stage: str) -> list[_Stack]:
         for name, artifact in artifacts.items()
         if artifact["type"] == "aws:cloudformation:stack"
     }
-    ordered: list[_Stack] = []
-    while len(ordered) < len(stacks):
-        done = {s.name for s in ordered}
-        ready = [
-            s
-            for s in stacks.values()
-            if s.name not in done and all(d in done or d not in stacks for d in s.dependencies)
-        ]
-        if not ready:
-            raise DefinitionError(f"stack dependency cycle in {manifest_path}")
-        ordered.append(ready[0])  # ties in the manifest's order, which is deterministic
-    return ordered
+    # Ties keep the manifest's order, which is deterministic.
+    needs = {name: stack.dependencies for name, stack in stacks.items()}
+    return [stacks[name] for name in dependency_order(needs, f"the stacks of {manifest_path}")]
 
 
 def _zip_dir(directory: Path) -> bytes:
@@ -276,13 +267,8 @@ class _Deployer:
             & set(resources)
             for logical_id, r in resources.items()
         }
-        done: list[str] = []
-        while len(done) < len(resources):
-            ready = [i for i in resources if i not in done and needs[i] <= set(done)]
-            if not ready:
-                raise DefinitionError(f"{stack.name}: resource dependency cycle")
-            done.append(ready[0])
-            yield ready[0], resources[ready[0]]
+        for logical_id in dependency_order(needs, f"the resources of {stack.name}"):
+            yield logical_id, resources[logical_id]
 
     def _create_KMS_Key(
         self, stack: _Stack, logical_id: str, properties: dict[str, Any], _meta: Any

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from pipeline.local_executor import DefinitionError, LocalExecutor
+from pipeline.local_executor import DefinitionError, LocalExecutor, dependency_order
 
 ROLE = "arn:aws:iam::123456789012:role/pipeline"
 FN_A = "arn:aws:lambda:us-east-1:123456789012:function:a"
@@ -408,3 +408,27 @@ def test_bad_override_type_is_refused(aws: boto3.Session) -> None:
     )
     with pytest.raises(DefinitionError, match="'four' is not a valid Integer"):
         executor.run(start(aws, definition(), Count="four"))
+
+
+def test_dependency_order_puts_each_name_after_its_needs_and_keeps_ties_in_order() -> None:
+    needs = {"c": ["a"], "a": [], "d": ["c", "outside"], "b": []}
+    # c waits for a; ties (a before b) keep the given order; names that are not keys are ignored.
+    assert dependency_order(needs, "steps") == ["a", "c", "d", "b"]
+    assert dependency_order({"b": [], "a": []}, "steps") == ["b", "a"]
+
+
+def test_a_dependency_cycle_is_refused_with_the_names_left() -> None:
+    with pytest.raises(DefinitionError, match=r"dependency cycle among steps \['b', 'c'\]"):
+        dependency_order({"a": [], "b": ["c"], "c": ["b"]}, "steps")
+
+
+def test_a_step_cycle_in_a_definition_is_refused(aws: boto3.Session) -> None:
+    one = lambda_step("One", FN_A, {"X": {"Get": "Steps.Two.OutputParameters['Out']"}}, ["Out"])
+    two = lambda_step("Two", FN_A, {"X": {"Get": "Steps.One.OutputParameters['Out']"}}, ["Out"])
+    executor = LocalExecutor(
+        sagemaker_client=aws.client("sagemaker"),
+        lambda_handlers={FN_A: lambda _e, _c: {"Out": "x"}},
+        trainer=RecordingTrainer(aws),
+    )
+    with pytest.raises(DefinitionError, match=r"dependency cycle among steps \['One', 'Two'\]"):
+        executor.run(start(aws, definition(one, two)))
