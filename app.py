@@ -23,23 +23,20 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from pipeline.config import CDK_JSON, ConfigError, ProjectConfig, read_cdk_json
-from stacks.cli_versions import CliVersionError, CliVersions, read_cli_versions
+from stacks.cli_versions import CliVersionError, read_cli_versions
 from stacks.stage import NovaSftStage
 from stacks.toolchain_stack import ToolchainStack
 
 TOOLCHAIN_ID = "Toolchain"
 
 
-def build_app(
-    app: cdk.App, project: ProjectConfig, *, versions: CliVersions | None = None
-) -> cdk.App:
+def build_app(app: cdk.App, project: ProjectConfig) -> cdk.App:
     """Add the project's stages and toolchain to `app`, and the AWS Solutions checks.
 
     A stage's construct id is its environment's name. The toolchain (construct id `Toolchain`)
     is added when `project.toolchain` is set and names at least one of `project.environments`;
-    it then holds those environments' stages, in its order. `versions` pins its CLIs (default:
-    read from package.json and package-lock.json). Unacknowledged cdk-nag findings fail
-    `app.synth()`.
+    it then holds those environments' stages, in its order, and installs the CLI versions that
+    package.json pins (`read_cli_versions`). Unacknowledged cdk-nag findings fail `app.synth()`.
     """
     toolchain = project.toolchain
     deployed_by_toolchain = [
@@ -56,7 +53,7 @@ def build_app(
             TOOLCHAIN_ID,
             config=toolchain,
             stages=deployed_by_toolchain,
-            versions=versions if versions is not None else read_cli_versions(),
+            versions=read_cli_versions(),
             stack_name=toolchain.pipeline_name,
         )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

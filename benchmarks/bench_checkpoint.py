@@ -5,9 +5,9 @@ as the worst case for the reader: the metrics first, then shards of half-incompr
 (tensorboard-like binaries and log text), and `manifest.json` as the very last member, so the
 whole archive must be inflated before the checkpoint is known. A small archive is generated too.
 
-It starts moto's server in a child process on 127.0.0.1 (S3 and SageMaker over real HTTP),
-stages both runs the way the pipeline leaves them (recipe from the prepare step, outputs under
-the job's folder), then measures in the same run:
+It serves moto on 127.0.0.1 from this process (`pipeline.local_endpoint.LocalEndpoint`: S3 and
+SageMaker over real HTTP), stages both runs the way the pipeline leaves them (recipe from the
+prepare step, outputs under the job's folder), then measures in the same run:
 
 - baselines: `gzip -dc FILE > /dev/null` (the target's reference) and `gzip -dc FILE | tar t`,
   each run before and after the measured process; the fastest run counts;
@@ -18,7 +18,8 @@ the job's folder), then measures in the same run:
   nearer to S3 than loopback), without and with `ReadAhead`: what overlapping the download
   with the decompression saves.
 
-The measured calls run in a fresh child process. It first registers the small archive (loading
+The measured calls run in a fresh child process, so the server's memory (it holds the uploaded
+archives) counts in none of their figures. The child first registers the small archive (loading
 every client and code path), then resets its peak-RSS mark (/proc/self/clear_refs) before each
 measured call, so "peak memory growth" is the peak resident set during the call minus the
 resident set just before it: what the archive's size costs, not what importing boto3 costs.
@@ -36,14 +37,11 @@ import io
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -165,34 +163,7 @@ def make_archive(path: Path, *, min_bytes: int, job: str, seed: int = 7) -> tupl
     return members, gz.raw
 
 
-# -- moto's server in a child process -----------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):  # noqa: S310 (loopback)
-                return server, url
-        except (urllib.error.URLError, ConnectionError):
-            if server.poll() is not None:
-                break
-            time.sleep(0.1)  # polling a starting server, not a timed measurement
-    server.terminate()
-    raise SystemExit(f"moto's server did not start on {url}")
+# -- staging, in moto's server -------------------------------------------------------------------
 
 
 def _environment(url: str) -> dict[str, str]:
@@ -378,8 +349,11 @@ def main() -> int:
             f"{members} members, manifest.json last; generated in "
             f"{time.perf_counter() - start:.1f} s"
         )
-        server, url = start_moto()
-        try:
+        # moto runs in this process; the measured calls run in a child, whose memory is apart.
+        from pipeline.local_endpoint import LocalEndpoint
+
+        with LocalEndpoint() as endpoint:
+            url = endpoint.url
             start = time.perf_counter()
             events = stage(url, {SMALL_JOB: small, BIG_JOB: big})
             print(f"staged in moto's server over HTTP in {time.perf_counter() - start:.1f} s")
@@ -408,9 +382,6 @@ def main() -> int:
                 env=_environment(url),
             )
             baselines()
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     return report(size, min(gunzip), min(gunzip_tar), figures, options.link_mb_s)
 

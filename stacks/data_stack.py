@@ -195,15 +195,9 @@ class DataStack(cdk.Stack):
 
     @staticmethod
     def _acknowledge_access_logs_bucket(bucket: s3.Bucket) -> None:
-        acknowledge(
-            bucket,
-            "AwsSolutions-S1",
+        why_no_logs = (
             "This is the access-log bucket: logging its own access into itself would loop; the "
-            "data and artifacts buckets log here.",
+            "data and artifacts buckets log here."
         )
-        skip_checkov(
-            bucket,
-            "CKV_AWS_18",
-            "This is the access-log bucket: logging its own access into itself would loop; the "
-            "data and artifacts buckets log here.",
-        )
+        acknowledge(bucket, "AwsSolutions-S1", why_no_logs)
+        skip_checkov(bucket, "CKV_AWS_18", why_no_logs)

@@ -17,8 +17,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from constructs import Construct, IConstruct
+from constructs import Construct
 
+from stacks.iam_statements import allow, default_policy
 from stacks.nag import acknowledge, wildcard_resource
 from stacks.scan_exceptions import skip_checkov
 
@@ -28,7 +29,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # the top, take `lambdas/` back, then drop caches and hidden files wherever they are.
 ASSET_EXCLUDE: tuple[str, ...] = (
     "*",
-    ".*",
     "!lambdas",
     "!lambdas/**",
     "__pycache__",
@@ -144,12 +144,12 @@ class PipelineFunctions(Construct):
             code,
             [
                 # Read the dataset: a prefix may hold several files, so list, then get each.
-                _allow(["s3:ListBucket"], data_bucket.bucket_arn),
-                _allow(["s3:GetObject"], data_bucket.arn_for_objects("*")),
+                allow(["s3:ListBucket"], data_bucket.bucket_arn),
+                allow(["s3:GetObject"], data_bucket.arn_for_objects("*")),
                 # Write the run's validation report (valid or not) under runs/.
-                _allow(["s3:PutObject"], runs_objects),
+                allow(["s3:PutObject"], runs_objects),
                 # Both buckets are encrypted with the key: decrypt the data, encrypt the report.
-                _allow(["kms:Decrypt", "kms:GenerateDataKey"], key.key_arn),
+                allow(["kms:Decrypt", "kms:GenerateDataKey"], key.key_arn),
             ],
         )
         self.prepare = self._function(
@@ -158,8 +158,8 @@ class PipelineFunctions(Construct):
             code,
             [
                 # Write the run's rendered recipe under runs/, encrypted with the bucket's key.
-                _allow(["s3:PutObject"], runs_objects),
-                _allow(["kms:GenerateDataKey"], key.key_arn),
+                allow(["s3:PutObject"], runs_objects),
+                allow(["kms:GenerateDataKey"], key.key_arn),
             ],
         )
         stack = cdk.Stack.of(self)
@@ -180,13 +180,13 @@ class PipelineFunctions(Construct):
             code,
             [
                 # List the bucket so that a missing output archive reads as 404, not 403.
-                _allow(["s3:ListBucket"], artifacts_bucket.bucket_arn),
+                allow(["s3:ListBucket"], artifacts_bucket.bucket_arn),
                 # Read the training job's output archive (job outputs live under runs/).
-                _allow(["s3:GetObject"], runs_objects),
-                _allow(["kms:Decrypt"], key.key_arn),
+                allow(["s3:GetObject"], runs_objects),
+                allow(["kms:Decrypt"], key.key_arn),
                 # Check the group, register a checkpoint as a new version of it, read versions.
-                _allow(["sagemaker:DescribeModelPackageGroup"], group_arn),
-                _allow(
+                allow(["sagemaker:DescribeModelPackageGroup"], group_arn),
+                allow(
                     ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage"],
                     group_arn,
                     versions_arn,
@@ -207,7 +207,7 @@ class PipelineFunctions(Construct):
                 "Versions of this environment's group only; SageMaker numbers them.",
             ),
         ):
-            acknowledge(_default_policy(function), wildcard_resource(self, resource), reason)
+            acknowledge(default_policy(_role(function)), wildcard_resource(self, resource), reason)
 
     def _function(
         self,
@@ -258,13 +258,9 @@ class PipelineFunctions(Construct):
         policy = iam.Policy(
             self,
             "ListModelPackagesPolicy",
-            statements=[
-                iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"])
-            ],
+            statements=[allow(["sagemaker:ListModelPackages"], "*")],
         )
-        if function.role is None:  # pragma: no cover - every function here is given a role
-            raise ValueError(f"{function.node.path} has no role")
-        policy.attach_to_role(function.role)
+        policy.attach_to_role(_role(function))
         acknowledge(
             policy,
             "AwsSolutions-IAM5[Resource::*]",
@@ -309,11 +305,7 @@ class PipelineFunctions(Construct):
         )
 
 
-def _allow(actions: list[str], *resources: str) -> iam.PolicyStatement:
-    return iam.PolicyStatement(actions=actions, resources=list(resources))
-
-
-def _default_policy(function: lambda_.Function) -> IConstruct:
+def _role(function: lambda_.Function) -> iam.IRole:
     if function.role is None:  # pragma: no cover - every function here is given a role
         raise ValueError(f"{function.node.path} has no role")
-    return function.role.node.find_child("DefaultPolicy")
+    return function.role

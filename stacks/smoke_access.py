@@ -13,6 +13,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from pipeline.config import CONTEXT_KEY, EnvironmentConfig, ToolchainConfig
+from stacks.iam_statements import allow
 
 
 def smoke_test_role_name(env: str) -> str:
@@ -25,14 +26,14 @@ def smoke_runner_role_name(env: str) -> str:
     return f"{CONTEXT_KEY}-toolchain-smoke-{env}"
 
 
-def smoke_test_role_arn(env: EnvironmentConfig, partition: str = "aws") -> str:
+def smoke_test_role_arn(env: EnvironmentConfig, partition: str) -> str:
     """The smoke test role's ARN, for the toolchain; `env` must name its account."""
     if env.account is None:
         raise ValueError(f"environment {env.name!r} has no account: the toolchain cannot reach it")
     return f"arn:{partition}:iam::{env.account}:role/{smoke_test_role_name(env.name)}"
 
 
-def toolchain_bus_arn(toolchain: ToolchainConfig, partition: str = "aws") -> str:
+def toolchain_bus_arn(toolchain: ToolchainConfig, partition: str) -> str:
     """The toolchain account's default event bus, where the stages forward their approvals."""
     return f"arn:{partition}:events:{toolchain.region}:{toolchain.account}:event-bus/default"
 
@@ -80,11 +81,5 @@ class SmokeTestRole(Construct):
             resource="model-package-group",
             resource_name=config.model_package_group_name,
         )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["sagemaker:DescribePipeline"], resources=[pipeline_arn])
-        )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:DescribeModelPackageGroup"], resources=[group_arn]
-            )
-        )
+        self.role.add_to_principal_policy(allow(["sagemaker:DescribePipeline"], pipeline_arn))
+        self.role.add_to_principal_policy(allow(["sagemaker:DescribeModelPackageGroup"], group_arn))

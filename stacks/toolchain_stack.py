@@ -25,6 +25,7 @@ from constructs import Construct
 
 from pipeline.config import CONTEXT_KEY, EnvironmentConfig, ToolchainConfig
 from stacks.cli_versions import CliVersions
+from stacks.iam_statements import allow
 from stacks.notifications import MODEL_PACKAGE_STATE_CHANGE, ApprovalNotifications
 from stacks.smoke_access import smoke_runner_role_name, smoke_test_role_arn, toolchain_bus_arn
 from stacks.stage import NovaSftStage
@@ -184,9 +185,7 @@ class ToolchainStack(cdk.Stack):
             assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
             description=f"Runs the smoke step of {CONTEXT_KEY} {env.name}",
         )
-        runner.add_to_principal_policy(
-            iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[target])
-        )
+        runner.add_to_principal_policy(allow(["sts:AssumeRole"], target))
         self.smoke_runners[env.name] = runner
         return pipelines.CodeBuildStep(
             "SmokeTest",

@@ -27,6 +27,7 @@ from pipeline.definition_cache import (
 )
 from stacks.data_stack import DataExports
 from stacks.functions import PipelineFunctions
+from stacks.iam_statements import allow, default_policy
 from stacks.nag import acknowledge, wildcard_resource
 from stacks.notifications import ApprovalNotifications
 from stacks.smoke_access import SmokeTestRole, toolchain_bus_arn
@@ -166,26 +167,26 @@ class TrainingStack(cdk.Stack):
         )
         for statement in (
             # Read the training (and validation) data channels.
-            _allow(["s3:ListBucket"], data_bucket.bucket_arn),
-            _allow(["s3:GetObject"], data_bucket.arn_for_objects("*")),
+            allow(["s3:ListBucket"], data_bucket.bucket_arn),
+            allow(["s3:GetObject"], data_bucket.arn_for_objects("*")),
             # Read the rendered recipe channel; write the job's output archives.
-            _allow(["s3:ListBucket"], artifacts_bucket.bucket_arn),
-            _allow(
+            allow(["s3:ListBucket"], artifacts_bucket.bucket_arn),
+            allow(
                 ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
                 artifacts_bucket.arn_for_objects("*"),
             ),
             # Both buckets use the key; Encrypt is what SageMaker asks for when the job's output
             # names a KMS key.
-            _allow(
+            allow(
                 ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:DescribeKey"],
                 key.key_arn,
             ),
             # Start from a prior checkpoint: it sits in an AWS-managed escrow bucket that only
             # this account may read. Read-only, and only this account's escrow buckets.
-            _allow(["s3:ListBucket"], escrow),
-            _allow(["s3:GetObject"], f"{escrow}/*"),
+            allow(["s3:ListBucket"], escrow),
+            allow(["s3:GetObject"], f"{escrow}/*"),
             # Pull the Nova training image from its publisher's repository in this region.
-            _allow(
+            allow(
                 [
                     "ecr:BatchGetImage",
                     "ecr:GetDownloadUrlForLayer",
@@ -194,7 +195,7 @@ class TrainingStack(cdk.Stack):
                 image_repository,
             ),
             # The job's own log streams, in SageMaker's log group for training jobs.
-            _allow(
+            allow(
                 [
                     "logs:CreateLogGroup",
                     "logs:CreateLogStream",
@@ -206,7 +207,6 @@ class TrainingStack(cdk.Stack):
         ):
             role.add_to_principal_policy(statement)
 
-        default_policy = role.node.find_child("DefaultPolicy")
         for resource, reason in (
             (
                 data_bucket.arn_for_objects("*"),
@@ -223,14 +223,14 @@ class TrainingStack(cdk.Stack):
                 "SageMaker names the log streams per job and instance, in its training log group.",
             ),
         ):
-            acknowledge(default_policy, wildcard_resource(self, resource), reason)
+            acknowledge(default_policy(role), wildcard_resource(self, resource), reason)
 
         # ecr:GetAuthorizationToken supports no resource-level permission: a policy of its own
         # keeps the "*" and its acknowledgment to this one action.
         ecr_login = iam.Policy(
             self,
             "TrainingJobImageLogin",
-            statements=[_allow(["ecr:GetAuthorizationToken"], "*")],
+            statements=[allow(["ecr:GetAuthorizationToken"], "*")],
             roles=[role],
         )
         acknowledge(
@@ -277,7 +277,7 @@ class TrainingStack(cdk.Stack):
         for statement in (
             # Run the training step. SageMaker Pipelines tags the jobs it starts, and creating a
             # tagged job needs AddTags as well.
-            _allow(
+            allow(
                 [
                     "sagemaker:CreateTrainingJob",
                     "sagemaker:DescribeTrainingJob",
@@ -293,7 +293,7 @@ class TrainingStack(cdk.Stack):
                 conditions={"StringEquals": {"iam:PassedToService": SAGEMAKER}},
             ),
             # Run the Lambda steps: these three functions, unqualified (no versions or aliases).
-            _allow(
+            allow(
                 ["lambda:InvokeFunction"],
                 functions.validate.function_arn,
                 functions.prepare.function_arn,
@@ -302,7 +302,7 @@ class TrainingStack(cdk.Stack):
         ):
             role.add_to_principal_policy(statement)
         acknowledge(
-            role.node.find_child("DefaultPolicy"),
+            default_policy(role),
             wildcard_resource(self, training_jobs),
             "Pipelines name each training job at run time; the ARN is limited to training jobs "
             "of this account and region.",
@@ -379,7 +379,3 @@ class TrainingStack(cdk.Stack):
             value=self.training_role.role_arn,
             description="The SageMaker execution role of the training jobs",
         )
-
-
-def _allow(actions: list[str], *resources: str) -> iam.PolicyStatement:
-    return iam.PolicyStatement(actions=actions, resources=list(resources))

@@ -10,6 +10,7 @@ or inside the toolchain).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,17 +62,31 @@ class Assembly:
         path = self.stage_dir(env) / "manifest.json"
         return dict(json.loads(path.read_text(encoding="utf-8")))
 
+    def stack_artifacts(self, env: str) -> dict[str, dict[str, Any]]:
+        """The stack artifacts of `env`'s manifest, by display name (`Toolchain/dev/Data`)."""
+        artifacts = self.manifest(env)["artifacts"]
+        return {
+            a["displayName"]: a
+            for a in artifacts.values()
+            if a["type"] == "aws:cloudformation:stack"
+        }
+
     def toolchain_json(self) -> dict[str, Any]:
         path = self.outdir / self.toolchain.template_file
         return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def cdk_json_context(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A fresh copy of the project's cdk.json context, with the `extra` keys on top."""
+    context = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
+    return {**context, **(extra or {})}
 
 
 def synthesize(outdir: Path) -> Assembly:
     """Synthesize every environment of cdk.json and the toolchain into `outdir`."""
     from app import build_app
 
-    context = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
-    app = cdk.App(context={**context, **CLI_CONTEXT}, outdir=str(outdir))
+    app = cdk.App(context=cdk_json_context(CLI_CONTEXT), outdir=str(outdir))
     build_app(app, read_cdk_json())
     app.synth()
     stages = {

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 import pytest
@@ -14,6 +15,23 @@ from aws_cdk import aws_s3 as s3
 import app as app_module
 from pipeline.config import CDK_JSON, ProjectConfig, read_cdk_json
 from stacks.stage import NovaSftStage
+from tests.cloud_assembly import cdk_json_context
+
+
+def exit_message(tmp_path: Path, context: dict[str, Any]) -> str:
+    """What app.py exits with when cdk.json holds `context` (the rest as in the project's)."""
+    document = json.loads(CDK_JSON.read_text(encoding="utf-8"))
+    document["context"] = context
+    changed = tmp_path / "cdk.json"
+    changed.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(SystemExit) as raised:
+        app_module.main(changed)
+    return str(raised.value.code)
+
+
+def app_in(tmp_path: Path, extra_context: dict[str, Any] | None = None) -> cdk.App:
+    """An app with the project's cdk.json context (and `extra_context`), writing to tmp_path."""
+    return cdk.App(context=cdk_json_context(extra_context), outdir=str(tmp_path / "out"))
 
 
 def test_cdk_context_drops_null_members_so_the_app_reads_cdk_json() -> None:
@@ -24,13 +42,9 @@ def test_cdk_context_drops_null_members_so_the_app_reads_cdk_json() -> None:
 
 
 def test_unknown_key_in_cdk_json_stops_the_app_with_a_clear_message(tmp_path: Path) -> None:
-    document = json.loads(CDK_JSON.read_text(encoding="utf-8"))
-    document["context"]["nova-sft"]["environments"]["dev"]["instance_typo"] = "ml.p5.48xlarge"
-    bad = tmp_path / "cdk.json"
-    bad.write_text(json.dumps(document), encoding="utf-8")
-    with pytest.raises(SystemExit) as raised:
-        app_module.main(bad)
-    message = str(raised.value.code)
+    context = cdk_json_context()
+    context["nova-sft"]["environments"]["dev"]["instance_typo"] = "ml.p5.48xlarge"
+    message = exit_message(tmp_path, context)
     assert message.startswith("error: cdk.json context 'nova-sft.environments.dev'")
     assert "unknown key(s) instance_typo" in message
 
@@ -42,9 +56,7 @@ def test_missing_cdk_json_stops_the_app_with_a_clear_message(tmp_path: Path) -> 
 
 def test_an_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
     sandbox = read_cdk_json().environment("sandbox")
-    context = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
-    context["@aws-cdk/core:validationReportJson"] = True
-    app = cdk.App(context=context, outdir=str(tmp_path / "out"))
+    app = app_in(tmp_path, {"@aws-cdk/core:validationReportJson": True})
     app_module.build_app(
         app, ProjectConfig(default_environment="sandbox", environments={"sandbox": sandbox})
     )
@@ -62,8 +74,8 @@ def test_an_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
 
 
 def test_a_bad_toolchain_in_cdk_json_stops_the_app_with_a_clear_message(tmp_path: Path) -> None:
-    document = json.loads(CDK_JSON.read_text(encoding="utf-8"))
-    document["context"]["nova-sft"]["toolchain"] = {
+    context = cdk_json_context()
+    context["nova-sft"]["toolchain"] = {
         "account": "444444444444",
         "region": "us-east-1",
         "connection_arn": "arn:aws:codeconnections:us-east-1:444444444444:connection/abc-123",
@@ -72,11 +84,7 @@ def test_a_bad_toolchain_in_cdk_json_stops_the_app_with_a_clear_message(tmp_path
         "stages": ["dev", "qa"],
         "manual_approval_before": [],
     }
-    bad = tmp_path / "cdk.json"
-    bad.write_text(json.dumps(document), encoding="utf-8")
-    with pytest.raises(SystemExit) as raised:
-        app_module.main(bad)
-    message = str(raised.value.code)
+    message = exit_message(tmp_path, context)
     assert message.startswith("error: cdk.json context 'nova-sft.toolchain'")
     assert "stage 'qa' is not an environment" in message
 
@@ -88,8 +96,7 @@ def test_without_the_toolchains_environments_no_toolchain_is_built(tmp_path: Pat
     sandbox_only = dataclasses.replace(
         project, environments={"sandbox": project.environment("sandbox")}
     )
-    context = json.loads(CDK_JSON.read_text(encoding="utf-8"))["context"]
-    app = cdk.App(context=context, outdir=str(tmp_path / "out"))
+    app = app_in(tmp_path)
     app_module.build_app(app, sandbox_only)
     assert [child.node.id for child in app.node.children if isinstance(child, cdk.Stage)] == [
         "sandbox"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stacks.cli_versions import CliVersionError, CliVersions, read_cli_versions
+from stacks.cli_versions import PROJECT_ROOT, CliVersionError, CliVersions, read_cli_versions
 
 
 def write(root: Path, pins: dict[str, Any], locked: dict[str, str]) -> Path:
@@ -55,8 +55,9 @@ def test_a_missing_package_json_says_where_to_run(tmp_path: Path) -> None:
         read_cli_versions(tmp_path)
 
 
-def test_the_repository_pins_the_cdk_cli_exactly() -> None:
-    manifest = json.loads((Path(__file__).parents[2] / "package.json").read_text("utf-8"))
-    lock = json.loads((Path(__file__).parents[2] / "package-lock.json").read_text("utf-8"))
-    version = manifest["devDependencies"]["aws-cdk"]
-    assert lock["packages"]["node_modules/aws-cdk"]["version"] == version
+def test_the_repository_pins_each_cli_exactly_as_its_lockfile_installs_it() -> None:
+    # Raises CliVersionError, naming the package and the fix, if a pin is missing or a range.
+    versions = read_cli_versions()
+    lock = json.loads((PROJECT_ROOT / "package-lock.json").read_text("utf-8"))
+    pinned = {"aws-cdk": versions.cdk_cli, "cdk-assets": versions.cdk_assets}
+    assert {name: lock["packages"][f"node_modules/{name}"]["version"] for name in pinned} == pinned

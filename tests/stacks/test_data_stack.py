@@ -218,11 +218,9 @@ def test_exports_have_stable_names(assembly: Assembly, env: str) -> None:
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_termination_protection_outside_the_sandbox(assembly: Assembly, env: str) -> None:
-    artifacts = assembly.manifest(env)["artifacts"]
     protection = {
-        a["displayName"]: a["properties"].get("terminationProtection", False)
-        for a in artifacts.values()
-        if a["type"] == "aws:cloudformation:stack"
+        name: a["properties"].get("terminationProtection", False)
+        for name, a in assembly.stack_artifacts(env).items()
     }
     expected = env != "sandbox"
     stage = assembly.stages[env].node.path

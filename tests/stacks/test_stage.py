@@ -30,18 +30,15 @@ def test_one_stage_per_environment_named_after_it(assembly: Assembly) -> None:
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_stacks_go_to_the_environments_account_and_region(assembly: Assembly, env: str) -> None:
     config = read_cdk_json().environment(env)
-    artifacts = assembly.manifest(env)["artifacts"]
-    ids = {a.get("displayName"): artifact_id for artifact_id, a in artifacts.items()}
-    stacks = {
-        a["displayName"]: a for a in artifacts.values() if a["type"] == "aws:cloudformation:stack"
-    }
+    stacks = assembly.stack_artifacts(env)
     account = config.account or "unknown-account"  # the sandbox follows the credentials
-    stage = assembly.stages[env].node.path
-    for name, suffix in ((f"{stage}/Data", "data"), (f"{stage}/Training", "training")):
-        assert stacks[name]["environment"] == f"aws://{account}/us-east-1"
+    stage = assembly.stages[env]
+    path = stage.node.path
+    for name, suffix in ((f"{path}/Data", "data"), (f"{path}/Training", "training")):
+        assert stacks[name]["environment"] == f"aws://{account}/{config.region}"
         assert stacks[name]["properties"]["stackName"] == f"nova-sft-{env}-{suffix}"
     # The training stack imports the data stack's exports: it must deploy second.
-    assert ids[f"{stage}/Data"] in stacks[f"{stage}/Training"]["dependencies"]
+    assert stage.data.artifact_id in stacks[f"{path}/Training"]["dependencies"]
 
 
 def test_synth_left_no_unacknowledged_cdk_nag_finding(assembly: Assembly) -> None:

@@ -14,7 +14,7 @@ from pipeline.config import read_cdk_json
 from pipeline.definition_cache import DEFAULT_CACHE_DIR, DEFINITION_CACHE_CONTEXT
 from stacks.training_stack import definition_cache_dir
 from tests.cloud_assembly import ENVIRONMENTS, Assembly
-from tests.stacks.conftest import inner_path
+from tests.stacks.conftest import construct_paths
 
 Flat = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -27,11 +27,12 @@ FUNCTIONS = {
 
 def by_path(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     """Resources of one type, keyed by their construct path inside the stack."""
-    found = {}
-    for resource in template["Resources"].values():
-        if resource["Type"] == kind:
-            found[inner_path(resource["Metadata"]["aws:cdk:path"])] = resource
-    return found
+    paths = construct_paths(template)
+    return {
+        paths[logical_id]: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == kind
+    }
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -166,19 +167,16 @@ def test_outputs(assembly: Assembly, flat: Flat, env: str) -> None:
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_pipeline_resource(assembly: Assembly, flat: Flat, env: str) -> None:
-    template = flat(assembly.template_json(env, "Training"))
+    raw = assembly.template_json(env, "Training")
+    template = flat(raw)
     (pipeline,) = by_path(template, "AWS::SageMaker::Pipeline").values()
     properties = pipeline["Properties"]
     assert properties["PipelineName"] == f"nova-sft-{env}"
     assert properties["RoleArn"] == "<PipelineRole.Arn>"
     assert set(properties["PipelineDefinition"]) == {"PipelineDefinitionBody"}
     # Created after its role's permissions and the group it registers into.
-    depends = set(pipeline["DependsOn"])
-    paths = {
-        logical_id: r["Metadata"]["aws:cdk:path"]
-        for logical_id, r in assembly.template_json(env, "Training")["Resources"].items()
-    }
-    assert {inner_path(paths[d]) for d in depends} >= {
+    paths = construct_paths(raw)
+    assert {paths[d] for d in pipeline["DependsOn"]} >= {
         "PipelineRole",
         "PipelineRole/DefaultPolicy",
         "CheckpointsGroup",
