@@ -26,6 +26,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.aws_errors import ACCESS_DENIED, error_code
 from lambdas.recipe import (
     MAX_URI_CHARS,
     S3_URI,
@@ -100,10 +101,10 @@ def prepare_recipe(s3: Any, event: Mapping[str, Any]) -> dict[str, str]:
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/yaml")
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", "error"))
+        code = error_code(error) or "error"
         if code == "NoSuchBucket":
             fix = f"bucket {bucket} does not exist; correct {PREFIX_KEY}"
-        elif code in ("AccessDenied", "403", "KMS.AccessDeniedException"):
+        elif code in ACCESS_DENIED:
             fix = (
                 "access denied; grant the prepare function's role s3:PutObject there and "
                 "kms:GenerateDataKey on the bucket's key"

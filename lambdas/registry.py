@@ -32,6 +32,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.aws_errors import ACCESS_DENIED, NOT_FOUND, THROTTLED, error_code
 from lambdas.checkpoint import JobOutput, ReadAhead, read_job_output
 from lambdas.recipe import (
     S3_URI,
@@ -289,17 +290,13 @@ class RegistrationRequest:
 # -- AWS error messages -------------------------------------------------------------------------
 
 
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
 def s3_read_error(error: ClientError, uri: str, missing_hint: str) -> RegistrationError:
-    code = _code(error)
-    if code in ("NoSuchKey", "404", "NotFound"):
+    code = error_code(error)
+    if code in NOT_FOUND:
         return RegistrationError(f"{uri} does not exist: {missing_hint}")
     if code == "NoSuchBucket":
         return RegistrationError(f"{uri}: bucket {uri.split('/')[2]} does not exist")
-    if code in ("AccessDenied", "403", "Forbidden", "KMS.AccessDeniedException"):
+    if code in ACCESS_DENIED:
         return RegistrationError(
             f"access denied reading {uri}: grant the register function's role s3:GetObject "
             "on it and kms:Decrypt on the bucket's key"
@@ -319,21 +316,17 @@ def _split(uri: str) -> tuple[str, str]:
 # -- registration -------------------------------------------------------------------------------
 
 
-_ACCESS_DENIED = ("AccessDeniedException", "AccessDenied")
-_THROTTLED = ("ThrottlingException", "Throttling", "TooManyRequestsException")
-
-
 def sagemaker_error(error: ClientError, target: str) -> RegistrationError:
     """A failed SageMaker call on `target` (e.g. "model package group g") as a message with the
     fix; the action is the call's own name, so the message says which permission is missing."""
-    code = _code(error)
+    code = error_code(error)
     action = f"sagemaker:{error.operation_name}"
-    if code in _ACCESS_DENIED:
+    if code in ACCESS_DENIED:
         return RegistrationError(
             f"access denied calling {action} on {target}: grant the register function's role "
             f"{action} on it"
         )
-    if code in _THROTTLED:
+    if code in THROTTLED:
         return RegistrationError(
             f"{action} on {target} was throttled after the client's retries: retry the step"
         )
@@ -346,7 +339,7 @@ def require_group(sm: Any, group: str) -> None:
     try:
         sm.describe_model_package_group(ModelPackageGroupName=group)
     except ClientError as error:
-        code = _code(error)
+        code = error_code(error)
         if code in ("ValidationException", "ResourceNotFound") and "not exist" in str(error):
             raise RegistrationError(
                 f"model package group {group} does not exist in this account and region: "

@@ -31,6 +31,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.aws_errors import ACCESS_DENIED, NOT_FOUND, error_code
 from lambdas.dataset import CHUNK_BYTES, Report, Validator, check_object_key
 
 # SageMaker keeps a limited failure reason; stay well inside it.
@@ -118,31 +119,21 @@ def parse_event(event: Mapping[str, Any]) -> Request:
     )
 
 
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
 def _access_error(error: ClientError, uri: str, action: str, permission: str) -> DatasetAccessError:
     """One clear message per failure kind, naming the object and the fix."""
-    code = _error_code(error)
+    code = error_code(error)
     bucket = uri.split("/")[2]
     if code == "NoSuchBucket":
         return DatasetAccessError(
             f"cannot {action} {uri}: bucket {bucket} does not exist; correct the URI"
         )
-    if code in ("NoSuchKey", "404", "NotFound"):
+    if code in NOT_FOUND:
         hint = "" if uri.endswith((".jsonl", "/")) else " (a folder URI must end with '/')"
         return DatasetAccessError(
             f"cannot {action} {uri}: the object does not exist; upload the training data there "
             f"or correct TrainDataS3Uri{hint}"
         )
-    if code in (
-        "AccessDenied",
-        "403",
-        "Forbidden",
-        "AllAccessDisabled",
-        "KMS.AccessDeniedException",
-    ):
+    if code in ACCESS_DENIED:
         return DatasetAccessError(
             f"cannot {action} {uri}: access denied; grant the validation function's role "
             f"{permission} on it (and kms:Decrypt/kms:GenerateDataKey on the bucket's key). "

@@ -23,6 +23,8 @@ from botocore.exceptions import ClientError
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.validate import ParamValidator
 
+from lambdas.aws_errors import THROTTLED, error_code
+
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
 EXECUTION_VARIABLES = (
@@ -32,15 +34,6 @@ EXECUTION_VARIABLES = (
     "PipelineArn",
     "StartDateTime",
     "CurrentDateTime",
-)
-THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "SlowDown",
-        "RequestLimitExceeded",
-    }
 )
 # Step types that take RetryPolicies (the SageMaker guide "Retry Policy for Pipeline Steps" lists
 # job steps only: processing, training, tuning, ...); of those the rehearsal runs training.
@@ -58,10 +51,10 @@ _PATH_TOKEN = re.compile(r"\.?([A-Za-z0-9_]+)|\[(\d+)\]|\['([^']*)'\]")
 
 def _call_failure_type(err: ClientError) -> str | None:
     """The retry exception type of a failed service call, or None if no policy may retry it."""
-    code = err.response.get("Error", {}).get("Code", "")
+    code = error_code(err)
     if code == "ResourceLimitExceeded":
         return "SageMaker.RESOURCE_LIMIT"
-    if code in THROTTLING_CODES:
+    if code in THROTTLED:
         return "Step.THROTTLING"
     if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
         return "Step.SERVICE_FAULT"

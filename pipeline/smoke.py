@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lambdas.aws_errors import error_code
 from pipeline.config import CDK_JSON, ConfigError, EnvironmentConfig, read_cdk_json
 from pipeline.definition import ParameterSpec, parameter_specs
 
@@ -90,7 +91,7 @@ def check_environment(session: Any, env: EnvironmentConfig) -> tuple[list[str], 
     try:
         pipeline = sm.describe_pipeline(PipelineName=env.pipeline_name)
     except ClientError as error:
-        if _code(error) in NOT_FOUND_CODES:
+        if error_code(error) in NOT_FOUND_CODES:
             failures.append(
                 f"pipeline {env.pipeline_name} not found in {where}: did stack "
                 f"nova-sft-{env.name}-training deploy?"
@@ -129,10 +130,6 @@ def _pipeline_problems(
     if not parameters:
         passed.append(f"its {len(deployed)} parameters are this commit's, with its defaults")
     return problems + parameters
-
-
-def _code(error: Any) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def assume_role(base: Any, role_arn: str, region: str) -> Any:
