@@ -90,11 +90,12 @@ def _add_aws_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document for scripts")
 
 
-def _environment(args: argparse.Namespace) -> EnvironmentConfig:
-    """The chosen environment; a bad cdk.json fails (1), an unknown name is a usage error (2)."""
+def _environment(args: argparse.Namespace) -> tuple[ProjectConfig, EnvironmentConfig]:
+    """cdk.json (read once per command) and the chosen environment; a bad cdk.json fails (1),
+    an unknown name is a usage error (2)."""
     project = read_cdk_json(args.cdk_json)
     name = args.env or project.default_environment
-    return _named_environment(project, name, "--env")
+    return project, _named_environment(project, name, "--env")
 
 
 def _named_environment(project: ProjectConfig, name: str, option: str) -> EnvironmentConfig:
@@ -126,13 +127,35 @@ def make_session(profile: str | None, region: str | None) -> Any:
     return session
 
 
-def _connect(args: argparse.Namespace, env: EnvironmentConfig) -> Any:
-    """A session for the environment, after checking that the credentials are its account's."""
-    from pipeline.operate import check_account
+class _Sessions:
+    """The boto3 sessions of one command, one per (profile, region). Each asks STS who its
+    credentials are at most once, however often the command needs the account."""
 
-    session = make_session(args.profile, env.region)
-    check_account(session, env)
-    return session
+    def __init__(self) -> None:
+        self._sessions: dict[tuple[str | None, str | None], Any] = {}
+        self._accounts: dict[tuple[str | None, str | None], str] = {}
+
+    def session(self, profile: str | None, region: str | None) -> Any:
+        key = (profile or None, region)
+        if key not in self._sessions:
+            self._sessions[key] = make_session(profile, region)
+        return self._sessions[key]
+
+    def account(self, profile: str | None, region: str | None) -> str:
+        """The account of the session's credentials (STS, on the first call only)."""
+        from pipeline.operate import caller_account
+
+        key = (profile or None, region)
+        if key not in self._accounts:
+            self._accounts[key] = caller_account(self.session(profile, region))
+        return self._accounts[key]
+
+    def connect(self, profile: str | None, env: EnvironmentConfig) -> Any:
+        """A session for `env`, after checking that the credentials are its account's."""
+        from pipeline.operate import check_account
+
+        check_account(self.account(profile, env.region), env)
+        return self.session(profile, env.region)
 
 
 def _print(text: str) -> None:
@@ -206,7 +229,7 @@ def _add_definition(subparsers: argparse._SubParsersAction[_Parser]) -> None:
 def _definition(args: argparse.Namespace) -> int:
     from pipeline.definition import build_pipeline, definition_json
 
-    env = _environment(args)
+    _, env = _environment(args)
     pipeline = build_pipeline(
         env=env, model_package_group_name=env.model_package_group_name, **PLACEHOLDERS
     )
@@ -298,18 +321,21 @@ def _shown(value: Any) -> str:
 
 
 def _start(args: argparse.Namespace) -> int:
-    from pipeline.operate import plan_run, resolve_source
+    from pipeline.operate import check_source_choice, plan_run, resolve_source
 
-    env = _environment(args)
+    # Everything that checks what was typed comes before the first AWS call.
+    _, env = _environment(args)
     overrides = _run_overrides(args)
     prices = _prices(args)
     if args.client_token is not None and not 32 <= len(args.client_token) <= 128:
         raise UsageError("--client-token must be 32 to 128 characters")
-    sm = _connect(args, env).client("sagemaker")
-    source = None
     if args.source is not None:
         if "ModelNameOrPath" in overrides:
             raise UsageError("--from and --set ModelNameOrPath=... both given: give one")
+        check_source_choice(args.source)
+    sm = _Sessions().connect(args.profile, env).client("sagemaker")
+    source = None
+    if args.source is not None:
         overrides["ModelNameOrPath"], source = resolve_source(sm, env, args.source)
     plan = plan_run(
         sm,
@@ -321,13 +347,16 @@ def _start(args: argparse.Namespace) -> int:
         + overrides.get("ModelNameOrPath", "the pipeline's default model"),
         token=args.client_token,
     )
-    return _launch(args, sm, plan, title="Run")
+    return _launch(args, sm, plan, plan.to_dict(), title="Run")
 
 
-def _launch(args: argparse.Namespace, sm: Any, plan: Any, *, title: str, extra: Any = None) -> int:
+def _launch(
+    args: argparse.Namespace, sm: Any, plan: Any, document: dict[str, Any], *, title: str
+) -> int:
+    """Print the plan and start it (or, with --dry-run, only print it); `document` is the
+    plan's JSON for --json."""
     from pipeline.operate import console_url, start_run
 
-    document = {**(extra or {}), **plan.to_dict()}
     if args.dry_run:
         if args.json:
             _emit_json({**document, "started": False})
@@ -403,12 +432,8 @@ def _progress_lines(progress: Any) -> list[str]:
 def _watch(args: argparse.Namespace) -> int:
     from pipeline.operate import OperationError, environment_of_execution, watch
 
-    project = read_cdk_json(args.cdk_json)
-    try:
-        env = environment_of_execution(project, args.execution)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    sm = _connect(args, env).client("sagemaker")
+    env = environment_of_execution(read_cdk_json(args.cdk_json), args.execution)
+    sm = _Sessions().connect(args.profile, env).client("sagemaker")
 
     def report(progress: Any) -> None:
         if not args.json:
@@ -489,13 +514,13 @@ def _lineage(args: argparse.Namespace) -> int:
     from lambdas.registry import list_checkpoints
     from pipeline.operate import lineage, resolve_package
 
-    env = _environment(args)
-    session = _connect(args, env)
-    sm = session.client("sagemaker")
+    project, env = _environment(args)
+    sessions = _Sessions()
     focus = ""
     if args.package:
-        project = read_cdk_json(args.cdk_json)
-        focus = resolve_package(project, args.package, env, lambda: _account(session)).arn
+        account = functools.partial(sessions.account, args.profile, env.region)
+        focus = resolve_package(project, args.package, env, account).arn
+    sm = sessions.connect(args.profile, env).client("sagemaker")
     records = list_checkpoints(sm, env.model_package_group_name)
     roots = lineage(records, focus)
     if args.json:
@@ -519,10 +544,6 @@ def _lineage(args: argparse.Namespace) -> int:
         lines.extend(_tree_lines(nodes, ""))
     _print("\n".join(lines))
     return EXIT_OK
-
-
-def _account(session: Any) -> str:
-    return str(session.client("sts").get_caller_identity()["Account"])
 
 
 # -- metrics ------------------------------------------------------------------------------------
@@ -549,6 +570,7 @@ def _add_metrics(subparsers: argparse._SubParsersAction[_Parser]) -> None:
 
 def _metrics(args: argparse.Namespace) -> int:
     from pipeline.operate import (
+        PackageRef,
         describe_package,
         is_job_name,
         plot_curves,
@@ -558,30 +580,27 @@ def _metrics(args: argparse.Namespace) -> int:
 
     if args.plot is not None and args.plot.suffix.lower() != ".png":
         raise UsageError(f"--plot {args.plot}: the file name must end in .png")
-    project = read_cdk_json(args.cdk_json)
-    default_env = _environment(args)
-    sessions: dict[str, Any] = {}
-
-    def session_of(env: EnvironmentConfig) -> Any:
-        if env.name not in sessions:
-            sessions[env.name] = _connect(args, env)
-        return sessions[env.name]
-
+    project, default_env = _environment(args)
+    sessions = _Sessions()
+    account = functools.partial(sessions.account, args.profile, default_env.region)
+    # Every run is checked before the first AWS call (an ARN resolves without one).
+    refs: dict[str, PackageRef] = {}
+    for run in args.runs:
+        if run.startswith("arn:"):
+            refs[run] = resolve_package(project, run, default_env, account)
+        elif not (run.isdigit() or is_job_name(run)):
+            raise UsageError(f"{run!r} is neither a model package ARN, a version nor a job name")
     curves = []
     for run in args.runs:
         if run.startswith("arn:") or run.isdigit():
-            ref = resolve_package(
-                project, run, default_env, lambda: _account(session_of(default_env))
-            )
-            session = session_of(ref.env)
+            ref = refs.get(run) or resolve_package(project, run, default_env, account)
+            session = sessions.connect(args.profile, ref.env)
             record = describe_package(session.client("sagemaker"), ref)
             job, label = record.training_job_name, f"v{record.version} {record.technique}"
             if not job:
                 raise UsageError(f"{ref.arn} records no training job: name the job instead")
-        elif is_job_name(run):
-            session, job, label = session_of(default_env), run, run
         else:
-            raise UsageError(f"{run!r} is neither a model package ARN, a version nor a job name")
+            session, job, label = sessions.connect(args.profile, default_env), run, run
         curves.append(
             read_loss_curve(session.client("sagemaker"), session.client("s3"), job, label)
         )
@@ -642,10 +661,10 @@ def _approval(args: argparse.Namespace) -> int:
     if args.reason is not None and not args.reason.strip():
         raise UsageError("--reason must not be empty")
     default_env = env or _named_environment(project, project.default_environment, "--env")
-    ref = resolve_package(
-        project, args.package, env, lambda: _account(make_session(args.profile, default_env.region))
-    )
-    sm = _connect(args, ref.env).client("sagemaker")
+    sessions = _Sessions()
+    account = functools.partial(sessions.account, args.profile, default_env.region)
+    ref = resolve_package(project, args.package, env, account)
+    sm = sessions.connect(args.profile, ref.env).client("sagemaker")
     record = change_approval(sm, ref, args.status, (args.reason or "").strip())
     if args.json:
         _emit_json(record_dict(record))
@@ -795,31 +814,42 @@ def _add_promote(subparsers: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from pipeline.operate import check_account, resolve_package
+    from pipeline.operate import check_source_choice, resolve_package
     from pipeline.promote import plan_replay
 
+    # Everything that checks what was typed comes before the first AWS call.
     project = read_cdk_json(args.cdk_json)
     target = _named_environment(project, args.to, "--to")
     source_env = _named_environment(project, args.env, "--env") if args.env else None
     overrides = _key_values(args.set, "--set")
+    if "ModelNameOrPath" in overrides:
+        raise UsageError(
+            "--set ModelNameOrPath=... is not accepted by promote: the checkpoint comes from "
+            "--from (default: the target's replay of the source's parent); use --from instead"
+        )
     if args.train is not None:
         if "TrainDataS3Uri" in overrides:
             raise UsageError("--train and --set TrainDataS3Uri=... both given: give one")
         overrides["TrainDataS3Uri"] = args.train
-    if args.source is not None and "ModelNameOrPath" in overrides:
-        raise UsageError("--from and --set ModelNameOrPath=... both given: give one")
+    if args.source is not None:
+        check_source_choice(args.source)
     prices = _prices(args)
     source_profile = args.source_profile or args.profile
+    if source_env is not None:
+        _refuse_same_environment(source_env, target)
+    sessions = _Sessions()
     region = (source_env or target).region
     ref = resolve_package(
-        project, args.package, source_env, lambda: _account(make_session(source_profile, region))
+        project,
+        args.package,
+        source_env,
+        functools.partial(sessions.account, source_profile, region),
     )
-    source_session = make_session(source_profile, ref.env.region)
-    check_account(source_session, ref.env)
-    target_session = _connect(args, target)
-    target_sm = target_session.client("sagemaker")
+    _refuse_same_environment(ref.env, target)
+    source_sm = sessions.connect(source_profile, ref.env).client("sagemaker")
+    target_sm = sessions.connect(args.profile, target).client("sagemaker")
     plan = plan_replay(
-        source_session.client("sagemaker"),
+        source_sm,
         target_sm,
         ref,
         target,
@@ -828,13 +858,6 @@ def _promote(args: argparse.Namespace) -> int:
         again=args.again,
         prices=prices,
     )
-    extra = {
-        "source_model_package_arn": plan.source.model_package_arn,
-        "source_checkpoint_s3_uri": plan.source.checkpoint_uri,
-        "earlier_replays": list(plan.earlier_replays),
-    }
-    if plan.unrecorded:
-        extra["unrecorded_parameters"] = list(plan.unrecorded)
     if not args.json:
         _print(f"Replaying {plan.source.model_package_arn} ({ref.env.name} -> {target.name})")
         if plan.unrecorded:
@@ -842,7 +865,12 @@ def _promote(args: argparse.Namespace) -> int:
                 "Not recorded by the source package, so the target's defaults apply: "
                 + ", ".join(plan.unrecorded)
             )
-    return _launch(args, target_sm, plan.run, title="Replay", extra=extra)
+    return _launch(args, target_sm, plan.run, plan.to_dict(), title="Replay")
+
+
+def _refuse_same_environment(source: EnvironmentConfig, target: EnvironmentConfig) -> None:
+    if source.name == target.name:
+        raise UsageError(f"--to {target.name} is the package's own environment: pick another")
 
 
 # -- entry point --------------------------------------------------------------------------------

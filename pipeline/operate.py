@@ -25,8 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
+from lambdas.aws_errors import error_code
 from lambdas.checkpoint import (
     LOSS_COLUMN,
     MAX_METRICS_BYTES,
@@ -37,14 +38,19 @@ from lambdas.checkpoint import (
     OutputArchiveError,
     summarize_metrics,
 )
-from lambdas.recipe import RUN_KEYS, RecipeValidationError, is_s3_uri, validate_run
+from lambdas.recipe import (
+    RUN_KEYS,
+    SAGEMAKER_NAME,
+    RecipeValidationError,
+    is_s3_uri,
+    validate_run,
+)
 from lambdas.recipe_spec import BASE_MODEL
 from lambdas.registry import (
     KEY_PIPELINE_EXECUTION,
     CheckpointRecord,
     describe_checkpoint,
-    latest_checkpoint,
-    list_checkpoints,
+    iter_checkpoints,
     set_approval,
 )
 from pipeline.config import EnvironmentConfig, ProjectConfig
@@ -61,7 +67,6 @@ _EXECUTION_ARN = re.compile(
     r"arn:aws[a-z-]*:sagemaker:([a-z0-9-]+):([0-9]{12}):pipeline/([A-Za-z0-9-]+)/execution/"
     r"([a-z0-9]+)"
 )
-_JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
 class InputError(ValueError):
@@ -72,28 +77,31 @@ class OperationError(RuntimeError):
     """The command cannot do its work in this environment (exit 1); the message says why."""
 
 
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
 # -- environments, accounts, names ----------------------------------------------------------------
 
 
-def check_account(session: Any, env: EnvironmentConfig) -> str:
-    """The credentials' account; OperationError when it is not the environment's account."""
+def caller_account(session: Any) -> str:
+    """The account of `session`'s credentials (one STS GetCallerIdentity call). A profile that
+    does not exist raises ProfileNotFound (what was typed is wrong), any other failure
+    OperationError."""
     try:
-        account = str(session.client("sts").get_caller_identity()["Account"])
+        return str(session.client("sts").get_caller_identity()["Account"])
+    except ProfileNotFound:
+        raise
     except (ClientError, BotoCoreError) as error:
         raise OperationError(
             f"cannot identify your AWS credentials ({error}): sign in (e.g. `aws sso login`) "
             "or pass --profile"
         ) from error
+
+
+def check_account(account: str, env: EnvironmentConfig) -> None:
+    """OperationError when `account` (the credentials') is not the environment's account."""
     if env.account is not None and account != env.account:
         raise OperationError(
             f"your credentials are for account {account}, but environment {env.name} is account "
             f"{env.account}: pass --profile with credentials for {env.account}"
         )
-    return account
 
 
 def environment_of_group(project: ProjectConfig, group: str) -> EnvironmentConfig:
@@ -187,7 +195,7 @@ def deployed_parameters(sm: Any, env: EnvironmentConfig) -> dict[str, dict[str, 
     try:
         described = sm.describe_pipeline(PipelineName=env.pipeline_name)
     except ClientError as error:
-        if _code(error) in ("ResourceNotFound", "ValidationException"):
+        if error_code(error) in ("ResourceNotFound", "ValidationException"):
             raise OperationError(
                 f"pipeline {env.pipeline_name} does not exist in account/region of environment "
                 f"{env.name} ({env.region}): deploy the environment's stacks first (cdk deploy)"
@@ -197,22 +205,34 @@ def deployed_parameters(sm: Any, env: EnvironmentConfig) -> dict[str, dict[str, 
     return {p["Name"]: p for p in definition.get("Parameters", [])}
 
 
+def check_source_choice(choice: str) -> None:
+    """InputError unless `choice` is a `--from` value (no AWS call, so it can run first)."""
+    if choice in SOURCE_CHOICES:
+        return
+    if choice.startswith("s3://"):
+        if not is_s3_uri(choice, object_key_required=True):
+            raise InputError(f"--from {choice!r} is not an s3://bucket/key checkpoint URI")
+        return
+    raise InputError(
+        f"--from {choice!r}: use one of {', '.join(SOURCE_CHOICES)} or an s3:// checkpoint URI"
+    )
+
+
 def resolve_source(
     sm: Any, env: EnvironmentConfig, choice: str
 ) -> tuple[str, CheckpointRecord | None]:
     """ModelNameOrPath for `--from`: base, latest, latest-approved or an s3:// checkpoint URI."""
+    check_source_choice(choice)
     group = env.model_package_group_name
     if choice == "base":
         return BASE_MODEL, None
     if choice in ("latest", "latest-approved"):
         approved = choice == "latest-approved"
+        # Newest first, read lazily: stops at the newest approved one, or (latest) the newest
+        # one that nobody rejected.
+        candidates = iter_checkpoints(sm, group, approved_only=approved)
         try:
-            if approved:
-                record = latest_checkpoint(sm, group, approved_only=True)
-            else:
-                # The newest one that nobody rejected.
-                candidates = list_checkpoints(sm, group)
-                record = next((r for r in candidates if r.approval_status != "Rejected"), None)
+            record = next((r for r in candidates if r.approval_status != "Rejected"), None)
         except ClientError as error:
             raise OperationError(f"cannot read model package group {group}: {error}") from error
         if record is None:
@@ -226,13 +246,7 @@ def resolve_source(
                 f"no {kind} in {group} yet: {fix}, or start from the base model with --from base"
             )
         return record.checkpoint_uri, record
-    if choice.startswith("s3://"):
-        if not is_s3_uri(choice, object_key_required=True):
-            raise InputError(f"--from {choice!r} is not an s3://bucket/key checkpoint URI")
-        return choice, None
-    raise InputError(
-        f"--from {choice!r}: use one of {', '.join(SOURCE_CHOICES)} or an s3:// checkpoint URI"
-    )
+    return choice, None
 
 
 def _typed(name: str, spec: Mapping[str, Any], value: str) -> str | None:
@@ -344,12 +358,11 @@ def plan_run(
     prices: dict[str, dict[str, float]] | None = None,
     description: str = "",
     token: str | None = None,
-    today: str | None = None,
 ) -> RunPlan:
     """Check the run against the deployed pipeline and estimate it; starts nothing."""
     declared = deployed_parameters(sm, env)
     effective = check_parameters(declared, overrides)
-    day = today or datetime.now(UTC).strftime("%Y-%m-%d")
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
     return RunPlan(
         env=env,
         overrides=dict(overrides),
@@ -465,11 +478,12 @@ def _steps(sm: Any, arn: str) -> tuple[StepState, ...]:
 
 
 def checkpoint_of_execution(sm: Any, group: str, arn: str) -> CheckpointRecord | None:
-    """The checkpoint that the execution registered, found by the metadata it recorded."""
-    for record in list_checkpoints(sm, group):
-        if record.metadata.get(KEY_PIPELINE_EXECUTION) == arn:
-            return record
-    return None
+    """The checkpoint that the execution registered, found by the metadata it recorded
+    (newest first, stopping at the first match)."""
+    matches = (
+        r for r in iter_checkpoints(sm, group) if r.metadata.get(KEY_PIPELINE_EXECUTION) == arn
+    )
+    return next(matches, None)
 
 
 def poll(
@@ -478,7 +492,6 @@ def poll(
     group: str,
     *,
     with_steps: bool = True,
-    now: datetime | None = None,
 ) -> Progress:
     """Look at the execution once (and, when it succeeded, find its checkpoint)."""
     try:
@@ -496,7 +509,7 @@ def poll(
     if not reason and steps:
         reason = next((s.failure_reason for s in steps if s.failure_reason), "")
     started = described.get("CreationTime")
-    current = now or datetime.now(UTC)
+    current = datetime.now(UTC)
     elapsed = (current - started).total_seconds() if isinstance(started, datetime) else 0.0
     checkpoint = checkpoint_of_execution(sm, group, arn) if status == "Succeeded" else None
     return Progress(arn, status, reason, max(elapsed, 0.0), steps, checkpoint)
@@ -688,7 +701,7 @@ def read_loss_curve(sm: Any, s3: Any, job: str, label: str) -> LossCurve:
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     except ClientError as error:
-        raise OperationError(f"cannot read {uri}: {_code(error) or error}") from error
+        raise OperationError(f"cannot read {uri}: {error_code(error) or error}") from error
     try:
         data = _metrics_bytes(body, uri)
     finally:
@@ -702,7 +715,7 @@ def read_loss_curve(sm: Any, s3: Any, job: str, label: str) -> LossCurve:
 
 
 def is_job_name(text: str) -> bool:
-    return bool(_JOB_NAME.fullmatch(text)) and not text.isdigit()
+    return bool(SAGEMAKER_NAME.fullmatch(text)) and not text.isdigit()
 
 
 def plot_curves(curves: Iterable[LossCurve], path: Path) -> Path:

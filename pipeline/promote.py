@@ -13,10 +13,10 @@ so a chain of runs is promoted in order, oldest first.
 
 Provenance: the replay's pipeline execution description starts with
 `Replay of <source package ARN>` and names the source recipe's sha256 and execution. The
-target checkpoint records its execution ARN, so `replay_source` finds the source package of
-any target checkpoint. A promotion that already started (and did not fail) is not started
-again unless asked; its client token is derived from the source package, so a retried command
-does not start a second execution either.
+target checkpoint records its execution ARN, so `replays_of` and `replayed_checkpoint` find
+a source package's replays and their checkpoints. A promotion that already started (and did
+not fail) is not started again unless asked; its client token is derived from the source
+package, so a retried command does not start a second execution either.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from lambdas.registry import (
     KEY_RECIPE_SHA256,
     CheckpointRecord,
     find_checkpoint,
-    list_checkpoints,
+    iter_checkpoints,
 )
 from pipeline.config import EnvironmentConfig
 from pipeline.operate import (
@@ -54,8 +54,8 @@ _PROVENANCE = re.compile(
 )
 # Executions in these states count as a promotion already done or under way.
 _LIVE_STATUSES = ("Executing", "Stopping", "Succeeded")
-# Recorded parameters that a replay sends again; ModelNameOrPath is mapped separately.
-_REQUIRED = ("Technique", "TrainDataS3Uri", "ModelNameOrPath")
+# Recorded parameters that a replay needs; ModelNameOrPath is mapped separately (or --from).
+_REQUIRED = ("Technique", "TrainDataS3Uri")
 
 
 def replay_description(source: CheckpointRecord) -> str:
@@ -94,31 +94,28 @@ def replays_of(sm: Any, env: EnvironmentConfig, source_arn: str) -> list[dict[st
     return found
 
 
-def replay_source(sm: Any, record: CheckpointRecord) -> str:
-    """The source package ARN of a checkpoint trained by a replay, or "" if it was not one."""
-    execution = record.metadata.get(KEY_PIPELINE_EXECUTION)
-    if not execution:
-        return ""
-    try:
-        described = sm.describe_pipeline_execution(PipelineExecutionArn=execution)
-    except ClientError:
-        return ""  # the execution record is gone: the checkpoint's provenance is unknown
-    return provenance(str(described.get("PipelineExecutionDescription", "")))
-
-
 def replayed_checkpoint(
     sm: Any, env: EnvironmentConfig, source_arn: str
 ) -> CheckpointRecord | None:
     """The target environment's checkpoint replayed from `source_arn` (not a rejected one),
-    preferring an approved one, then the newest."""
-    candidates = [
-        record
-        for record in list_checkpoints(sm, env.model_package_group_name)
-        if record.approval_status != "Rejected" and replay_source(sm, record) == source_arn
-    ]
-    approved = [r for r in candidates if r.approval_status == "Approved"]
-    chosen = approved or candidates
-    return chosen[0] if chosen else None
+    preferring an approved one, then the newest.
+
+    A checkpoint is a replay's when the execution it records is one of `replays_of`; the
+    checkpoints are read newest first and the walk stops at the first approved match.
+    """
+    executions = {str(e["PipelineExecutionArn"]) for e in replays_of(sm, env, source_arn)}
+    if not executions:
+        return None
+    newest: CheckpointRecord | None = None
+    for record in iter_checkpoints(sm, env.model_package_group_name):
+        if record.approval_status == "Rejected":
+            continue
+        if record.metadata.get(KEY_PIPELINE_EXECUTION) not in executions:
+            continue
+        if record.approval_status == "Approved":
+            return record
+        newest = newest or record
+    return newest
 
 
 @dataclass(frozen=True)
@@ -185,7 +182,8 @@ def plan_replay(
     """Check the source package and build the replay run; starts nothing.
 
     `overrides` (pipeline parameter values, e.g. TrainDataS3Uri for the target's copy of the
-    data) replace recorded values; `from_choice` replaces the mapped starting point.
+    data) replace recorded values; `from_choice` replaces the mapped starting point (the
+    checkpoint is chosen there, never by a ModelNameOrPath override).
     """
     if ref.env.name == target.name:
         raise InputError(f"--to {target.name} is the package's own environment: pick another")
@@ -201,6 +199,11 @@ def plan_replay(
         raise OperationError(
             f"{ref.arn} does not record {', '.join(missing)}, which a replay needs: pass "
             "them with --set NAME=VALUE"
+        )
+    if "ModelNameOrPath" not in recorded and not from_choice:
+        raise OperationError(
+            f"{ref.arn} does not record what its run started from (ModelNameOrPath): choose "
+            "the target's starting point with --from"
         )
     if from_choice:
         start_from, parent = resolve_source(target_sm, target, from_choice)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import build_parser, main
-from tests.pipeline.test_cli_helpers import run_cli, write_cdk_json
+from tests.pipeline.test_cli_helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = (
@@ -33,9 +33,8 @@ def parameter_defaults(document: dict[str, object]) -> dict[str, object]:
 
 
 def test_definition_prints_the_environments_definition_with_placeholders(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cdk_json: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cdk_json = write_cdk_json(tmp_path)
     status, out, err = run_cli(capsys, "definition", "--env", "prod", "--cdk-json", str(cdk_json))
     assert (status, err) == (0, "")
     document = json.loads(out)
@@ -49,9 +48,8 @@ def test_definition_prints_the_environments_definition_with_placeholders(
 
 
 def test_definition_unknown_environment_exits_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cdk_json: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cdk_json = write_cdk_json(tmp_path)
     status, out, err = run_cli(capsys, "definition", "--env", "qa", "--cdk-json", str(cdk_json))
     assert (status, out) == (2, "")
     assert err.startswith("python -m pipeline: usage error: --env: no environment 'qa'")
@@ -115,3 +113,42 @@ def test_python_m_pipeline_runs_as_a_module() -> None:
         "python -m pipeline: usage error: missing.jsonl not found: give a .jsonl file or an "
         "s3:// URI\n"
     )
+
+
+DEV_PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/nova-sft-dev-checkpoints/1"
+USAGE_ERRORS = (
+    (("start", "--env", "dev", "--from", "yesterday"), "--from 'yesterday': use one of base"),
+    (("start", "--env", "dev", "--from", "s3://bucket"), "is not an s3://bucket/key checkpoint"),
+    (
+        ("start", "--env", "dev", "--from", "latest", "--set", "ModelNameOrPath=s3://b/k"),
+        "--from and --set ModelNameOrPath=... both given",
+    ),
+    (("promote", DEV_PACKAGE, "--to", "dev"), "--to dev is the package's own environment"),
+    (("promote", "1", "--env", "sandbox", "--to", "sandbox"), "--to sandbox is the package's own"),
+    (("promote", DEV_PACKAGE, "--to", "staging", "--from", "yesterday"), "--from 'yesterday'"),
+    (
+        ("promote", DEV_PACKAGE, "--to", "staging", "--set", "ModelNameOrPath=s3://b/k"),
+        "use --from instead",
+    ),
+    (("lineage", "latest", "--env", "dev"), "'latest' is not a model package"),
+    (("lineage", "4", "--env", "sandbox", "--profile", "nobody"), "could not be found"),
+    (("metrics", "job-one", "bad name!", "--env", "dev"), "'bad name!' is neither a model"),
+    (("approve", "latest", "--env", "dev"), "'latest' is not a model package"),
+    (("watch", "not-an-arn"), "'not-an-arn' is not a pipeline execution ARN"),
+)
+
+
+@pytest.mark.usefixtures("aws")  # up, so that a call made before the check would be recorded
+@pytest.mark.parametrize(("argv", "message"), USAGE_ERRORS)
+def test_a_usage_error_is_found_before_any_aws_call(
+    aws_calls: list[str],
+    cdk_json: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: tuple[str, ...],
+    message: str,
+) -> None:
+    status, out, err = run_cli(capsys, *argv, "--cdk-json", str(cdk_json))
+    assert (status, out) == (2, "")
+    assert message in err, err
+    assert err.startswith("python -m pipeline: usage error: ")
+    assert aws_calls == []

@@ -9,12 +9,7 @@ import boto3
 import pytest
 
 from pipeline.operate import OperationError, parse_curve
-from tests.pipeline.test_cli_helpers import deploy, environment, register, run_cli, write_cdk_json
-
-
-@pytest.fixture
-def cdk_json(tmp_path: Path) -> Path:
-    return write_cdk_json(tmp_path)
+from tests.pipeline.test_cli_helpers import deploy, environment, register, run_cli
 
 
 def test_lineage_nests_each_run_under_the_checkpoint_it_continued_from(
@@ -145,3 +140,23 @@ def test_parse_curve_orders_points_and_refuses_a_file_without_the_columns() -> N
     assert (summary.steps, summary.first_loss, summary.final_loss) == (2, 0.75, 0.5)
     with pytest.raises(OperationError, match="lacks step_number or training_loss"):
         parse_curve("step,loss\n1,0.5\n", "s3://b/k/output.tar.gz")
+
+
+def test_sts_is_asked_once_per_command_when_cdk_json_names_no_account(
+    aws: boto3.Session,
+    cdk_json: Path,
+    capsys: pytest.CaptureFixture[str],
+    aws_calls: list[str],
+) -> None:
+    # sandbox names no account, so a version number needs the caller's account to make its
+    # ARN; the check of the credentials has already asked for it.
+    env = environment(cdk_json, "sandbox")
+    deploy(aws, env)
+    one = register(aws, env, "job-one")
+    register(aws, env, "job-two", parent=one.checkpoint_uri)
+    common = ("--env", "sandbox", "--cdk-json", str(cdk_json))
+    for argv in (("lineage", "2", *common), ("metrics", "1", "2", "job-one", *common)):
+        aws_calls.clear()
+        status, _, err = run_cli(capsys, *argv)
+        assert (status, err) == (0, ""), argv
+        assert aws_calls.count("sts.GetCallerIdentity") == 1, argv

@@ -19,7 +19,6 @@ from tests.pipeline.test_cli_helpers import (
     environment,
     register,
     run_cli,
-    write_cdk_json,
 )
 
 TRAIN = "s3://data-dev/datasets/train.jsonl"
@@ -27,10 +26,9 @@ TRAIN = "s3://data-dev/datasets/train.jsonl"
 
 @pytest.fixture
 def accounts(
-    aws: boto3.Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    aws: boto3.Session, cdk_json: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Path, boto3.Session]:
     """dev deployed in the default account, staging in another; returns (cdk.json, staging)."""
-    cdk_json = write_cdk_json(tmp_path)
     monkeypatch.setenv(
         "AWS_SHARED_CREDENTIALS_FILE", str(assume_account(aws, OTHER_ACCOUNT, tmp_path))
     )
@@ -199,12 +197,11 @@ def test_dry_run_prints_the_replay_and_starts_nothing(
 )
 def test_bad_targets_are_usage_errors(
     aws: boto3.Session,
-    tmp_path: Path,
+    cdk_json: Path,
     capsys: pytest.CaptureFixture[str],
     argv: tuple[str, ...],
     message: str,
 ) -> None:
-    cdk_json = write_cdk_json(tmp_path)
     arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/nova-sft-dev-checkpoints/1"
     status, _, err = run_cli(capsys, "promote", arn, *argv, "--cdk-json", str(cdk_json))
     assert status == 2
@@ -212,10 +209,65 @@ def test_bad_targets_are_usage_errors(
 
 
 def test_target_credentials_of_the_wrong_account_are_refused(
-    aws: boto3.Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws: boto3.Session, cdk_json: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cdk_json = write_cdk_json(tmp_path)
     arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/nova-sft-dev-checkpoints/1"
     status, _, err = run_cli(capsys, "promote", arn, "--to", "staging", "--cdk-json", str(cdk_json))
     assert status == 1
     assert "staging is account 222222222222: pass --profile" in err
+
+
+@pytest.mark.parametrize("source", [(), ("--from", "base")])
+def test_set_model_name_or_path_is_refused_with_the_way_to_choose_the_checkpoint(
+    aws: boto3.Session,
+    accounts: tuple[Path, boto3.Session],
+    capsys: pytest.CaptureFixture[str],
+    source: tuple[str, ...],
+) -> None:
+    cdk_json, staging = accounts
+    record = register(aws, environment(cdk_json, "dev"), "job-one", approval="Approved")
+    status, out, err = promote(
+        capsys,
+        cdk_json,
+        record.model_package_arn,
+        "--set",
+        f"ModelNameOrPath={record.checkpoint_uri}",
+        *source,
+    )
+    assert (status, out) == (2, "")
+    assert err == (
+        "python -m pipeline: usage error: --set ModelNameOrPath=... is not accepted by promote: "
+        "the checkpoint comes from --from (default: the target's replay of the source's "
+        "parent); use --from instead\n"
+    )
+    assert staging_executions(staging) == []
+
+
+def test_a_replayed_parent_is_found_without_describing_each_execution(
+    aws: boto3.Session,
+    accounts: tuple[Path, boto3.Session],
+    capsys: pytest.CaptureFixture[str],
+    aws_calls: list[str],
+) -> None:
+    cdk_json, staging = accounts
+    dev, target = environment(cdk_json, "dev"), environment(cdk_json, "staging")
+    one = register(aws, dev, "job-one", approval="Approved")
+    two = register(aws, dev, "job-two", parent=one.checkpoint_uri, approval="Approved")
+    replay = json.loads(promote(capsys, cdk_json, one.model_package_arn, "--json")[1])
+    register(staging, target, "replay-a", execution_arn=replay["execution_arn"])
+    approved = register(
+        staging, target, "replay-b", execution_arn=replay["execution_arn"], approval="Approved"
+    )
+    register(staging, target, "replay-c", execution_arn=replay["execution_arn"])  # newest
+    register(staging, target, "unrelated")
+    aws_calls.clear()
+    status, out, err = promote(capsys, cdk_json, two.model_package_arn, "--dry-run", "--json")
+    assert (status, err) == (0, ""), err
+    document = json.loads(out)
+    # An approved replay is preferred to newer and older pending ones.
+    assert document["prior_checkpoint"]["model_package_arn"] == approved.model_package_arn
+    assert document["parameters"]["ModelNameOrPath"] == approved.checkpoint_uri
+    # The replays are listed once (here and for the duplicate check), not looked up per
+    # checkpoint.
+    assert "sagemaker.DescribePipelineExecution" not in aws_calls
+    assert aws_calls.count("sagemaker.ListPipelineExecutions") == 2

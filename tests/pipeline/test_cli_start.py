@@ -9,14 +9,9 @@ import boto3
 import pytest
 
 from lambdas.recipe_spec import BASE_MODEL
-from tests.pipeline.test_cli_helpers import deploy, environment, register, run_cli, write_cdk_json
+from tests.pipeline.test_cli_helpers import deploy, environment, register, run_cli
 
 TRAIN = "s3://data-dev/datasets/train.jsonl"
-
-
-@pytest.fixture
-def cdk_json(tmp_path: Path) -> Path:
-    return write_cdk_json(tmp_path)
 
 
 def start(capsys: pytest.CaptureFixture[str], cdk_json: Path, *extra: str) -> tuple[int, str, str]:
@@ -83,9 +78,10 @@ def test_a_retried_command_sends_the_same_client_token(
     deploy(aws, environment(cdk_json, "dev"))
     tokens = []
     for max_steps in ("100", "100", "200"):
-        _, out, _ = start(
+        status, out, _ = start(
             capsys, cdk_json, "--train", TRAIN, "--set", f"MaxSteps={max_steps}", "--json"
         )
+        assert status == 0
         tokens.append(json.loads(out)["client_token"])
     assert tokens[0] == tokens[1]
     assert tokens[2] != tokens[0]
@@ -232,3 +228,23 @@ def test_a_price_table_file_replaces_the_default(
     status, _, err = start(capsys, cdk_json, "--train", TRAIN, "--prices", str(prices))
     assert status == 2
     assert "us-east-1/ml.p5.48xlarge must be a non-negative number" in err
+
+
+@pytest.mark.parametrize("choice", ["latest", "latest-approved"])
+def test_latest_reads_the_registry_only_down_to_the_checkpoint_it_uses(
+    aws: boto3.Session,
+    cdk_json: Path,
+    capsys: pytest.CaptureFixture[str],
+    aws_calls: list[str],
+    choice: str,
+) -> None:
+    env = environment(cdk_json, "dev")
+    deploy(aws, env)
+    for job in ("job-one", "job-two", "job-three"):
+        newest = register(aws, env, job, approval="Approved")
+    aws_calls.clear()
+    status, out, _ = start(capsys, cdk_json, "--train", TRAIN, "--from", choice, "--json")
+    assert status == 0
+    assert json.loads(out)["parameters"]["ModelNameOrPath"] == newest.checkpoint_uri
+    # Newest first, so the first version described is the one used; the older two are not.
+    assert aws_calls.count("sagemaker.DescribeModelPackage") == 1

@@ -20,16 +20,10 @@ from tests.pipeline.test_cli_helpers import (
     environment,
     register,
     run_cli,
-    write_cdk_json,
 )
 
 SAMPLE = Path(__file__).resolve().parents[2] / "pipeline" / "sample_data" / "train.jsonl"
 FUNCTIONS = f"arn:aws:lambda:us-east-1:{MOTO_ACCOUNT}:function:"
-
-
-@pytest.fixture
-def cdk_json(tmp_path: Path) -> Path:
-    return write_cdk_json(tmp_path)
 
 
 def executor(session: boto3.Session) -> LocalExecutor:
