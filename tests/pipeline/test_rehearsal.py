@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,6 +92,38 @@ def test_a_failing_training_job_fails_the_run_and_registers_nothing(
     assert result.registered == 0
     assert result.lineage == []
     assert result.plot_path is None
+
+
+def test_the_deployed_definition_retries_a_capacity_failure_with_a_new_job(
+    cdk_out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class ShortOfCapacityOnce(rehearsal.StandInTrainer):
+        """Fails the first job as SageMaker does when no instance is free."""
+
+        def train(self, request: dict[str, Any]) -> dict[str, Any]:
+            jobs.append(request["TrainingJobName"])
+            if len(jobs) == 1:
+                return {
+                    "TrainingJobName": request["TrainingJobName"],
+                    "TrainingJobStatus": "Failed",
+                    "FailureReason": "CapacityError: Unable to provision requested ML compute "
+                    "capacity. Please retry using a different ML instance type.",
+                }
+            return super().train(request)
+
+    jobs: list[str] = []
+    monkeypatch.setattr(rehearsal, "StandInTrainer", ShortOfCapacityOnce)
+    result, _ = run(cdk_out, tmp_path, plot=False)
+
+    assert [e.status for e in result.executions] == ["Succeeded", "Succeeded"]
+    first = result.executions[0].step("TrainFromBaseModel")
+    # The definition's retry policy (SageMaker.CAPACITY_ERROR) started a second job.
+    assert first.attempts == 2
+    assert first.arguments["TrainingJobName"] == jobs[1] == f"{jobs[0][:61]}-2"
+    assert result.registered == 2
+    # The registered checkpoint is the retried job's, not the failed one's.
+    assert jobs[1] in [record.training_job_name for record in result.lineage]
+    assert jobs[0] not in [record.training_job_name for record in result.lineage]
 
 
 def test_a_bad_dataset_stops_the_run_before_any_training_job(cdk_out: Path, tmp_path: Path) -> None:
