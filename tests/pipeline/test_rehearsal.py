@@ -13,6 +13,7 @@ from lambdas.recipe_spec import BASE_MODEL
 from pipeline import rehearsal
 from pipeline.local_executor import DefinitionError
 from pipeline.rehearsal import Options, Rehearsal, rehearse
+from pipeline.stand_in_trainer import StandInTrainer
 from tests.cloud_assembly import Assembly
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -97,7 +98,7 @@ def test_a_failing_training_job_fails_the_run_and_registers_nothing(
 def test_the_deployed_definition_retries_a_capacity_failure_with_a_new_job(
     cdk_out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class ShortOfCapacityOnce(rehearsal.StandInTrainer):
+    class ShortOfCapacityOnce(StandInTrainer):
         """Fails the first job as SageMaker does when no instance is free."""
 
         def train(self, request: dict[str, Any]) -> dict[str, Any]:
