@@ -230,9 +230,7 @@ def _definition(args: argparse.Namespace) -> int:
     from pipeline.definition import build_pipeline, definition_json
 
     _, env = _environment(args)
-    pipeline = build_pipeline(
-        env=env, model_package_group_name=env.model_package_group_name, **PLACEHOLDERS
-    )
+    pipeline = build_pipeline(env=env, **PLACEHOLDERS)
     document = json.loads(definition_json(pipeline))
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
     return EXIT_OK

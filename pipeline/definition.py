@@ -205,7 +205,6 @@ def build_pipeline(
     artifacts_bucket: str,
     data_bucket: str,
     kms_key_arn: str,
-    model_package_group_name: str,
 ) -> Pipeline:
     """Build the environment's pipeline; pure and offline (module docstring).
 
@@ -219,6 +218,7 @@ def build_pipeline(
       use it; it is part of the contract for the stack's permissions and checked for presence.
     - `kms_key_arn`: the training job's output key (no volume key: p5 instances use instance
       storage, which SageMaker does not let a volume key encrypt).
+    The model package group is `env.model_package_group_name`, the name the stack gives it.
     Every value may be a CDK token. Raises DefinitionBuildError when one is empty.
     """
     inputs = {
@@ -230,7 +230,6 @@ def build_pipeline(
         "artifacts_bucket": artifacts_bucket,
         "data_bucket": data_bucket,
         "kms_key_arn": kms_key_arn,
-        "model_package_group_name": model_package_group_name,
     }
     missing = [name for name, value in inputs.items() if not isinstance(value, str) or not value]
     if missing:
@@ -258,7 +257,7 @@ def build_pipeline(
                 },
                 artifacts_bucket=artifacts_bucket,
                 kms_key_arn=kms_key_arn,
-                model_package_group_name=model_package_group_name,
+                model_package_group_name=env.model_package_group_name,
             ).pipeline()
 
 

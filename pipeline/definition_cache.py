@@ -125,9 +125,7 @@ def _source_files() -> Iterator[Path]:
 
 def _build(env: EnvironmentConfig) -> str:
     references = {name: placeholder(name) for name in REFERENCES}
-    return definition_json(
-        build_pipeline(env=env, model_package_group_name=env.model_package_group_name, **references)
-    )
+    return definition_json(build_pipeline(env=env, **references))
 
 
 def _read(path: Path) -> dict[str, Any] | None:

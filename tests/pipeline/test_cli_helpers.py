@@ -70,7 +70,6 @@ def definition_body(env: EnvironmentConfig, account: str) -> str:
         artifacts_bucket=artifacts,
         data_bucket=data,
         kms_key_arn=f"arn:aws:kms:{env.region}:{account}:key/test",
-        model_package_group_name=env.model_package_group_name,
     )
     return definition_json(pipeline)
 

@@ -71,7 +71,6 @@ INPUTS: dict[str, str] = {
     "artifacts_bucket": ARTIFACTS,
     "data_bucket": "unit-data-bucket",
     "kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-    "model_package_group_name": ENV.model_package_group_name,
 }
 
 # The variables a pipeline definition may read anywhere (AWS: "Execution variables").
@@ -512,7 +511,6 @@ def test_register_steps_read_their_own_job_and_the_runs_inputs(
 
 def test_cdk_tokens_pass_through_to_the_json() -> None:
     tokens = {name: f"${{Token[TOKEN.{i}]}}" for i, name in enumerate(INPUTS, start=100)}
-    tokens["model_package_group_name"] = INPUTS["model_package_group_name"]
     document = build(ENV, **tokens)
     steps = steps_by_name(document)
     request = steps[TRAIN_FROM_BASE_MODEL]["Arguments"]

@@ -46,9 +46,7 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def _direct_build(references: dict[str, str]) -> dict[str, Any]:
     """What the builder gives when called with the references themselves, bypassing the cache."""
-    pipeline = build_pipeline(
-        env=ENV, model_package_group_name=ENV.model_package_group_name, **references
-    )
+    pipeline = build_pipeline(env=ENV, **references)
     return dict(json.loads(definition_json(pipeline)))
 
 

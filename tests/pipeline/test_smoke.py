@@ -35,7 +35,6 @@ def definition(dev: EnvironmentConfig) -> dict[str, Any]:
         artifacts_bucket="artifacts",
         data_bucket="data",
         kms_key_arn=f"arn:aws:kms:us-east-1:{account}:key/k",
-        model_package_group_name=dev.model_package_group_name,
     )
     return dict(json.loads(definition_json(built)))
 
