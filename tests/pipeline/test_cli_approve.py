@@ -95,21 +95,3 @@ def test_approve_failures_name_the_package_and_change_nothing(
         ModelPackageName=record.model_package_arn
     )
     assert described["ModelApprovalStatus"] == "PendingManualApproval"
-
-
-def test_approving_a_version_asks_sts_once(
-    aws: boto3.Session,
-    cdk_json: Path,
-    capsys: pytest.CaptureFixture[str],
-    aws_calls: list[str],
-) -> None:
-    # sandbox names no account: the version's ARN and the credentials check share one answer.
-    env = environment(cdk_json, "sandbox")
-    deploy(aws, env)
-    record = register(aws, env, "job-one")
-    aws_calls.clear()
-    status, out, _ = run_cli(
-        capsys, "approve", "1", "--env", "sandbox", "--cdk-json", str(cdk_json)
-    )
-    assert (status, out) == (0, f"{record.model_package_arn}: Approved\n")
-    assert aws_calls.count("sts.GetCallerIdentity") == 1

@@ -155,8 +155,15 @@ def test_sts_is_asked_once_per_command_when_cdk_json_names_no_account(
     one = register(aws, env, "job-one")
     register(aws, env, "job-two", parent=one.checkpoint_uri)
     common = ("--env", "sandbox", "--cdk-json", str(cdk_json))
-    for argv in (("lineage", "2", *common), ("metrics", "1", "2", "job-one", *common)):
+    outputs = {}
+    for argv in (
+        ("lineage", "2", *common),
+        ("metrics", "1", "2", "job-one", *common),
+        ("approve", "1", *common),
+    ):
         aws_calls.clear()
-        status, _, err = run_cli(capsys, *argv)
+        status, out, err = run_cli(capsys, *argv)
         assert (status, err) == (0, ""), argv
         assert aws_calls.count("sts.GetCallerIdentity") == 1, argv
+        outputs[argv[0]] = out
+    assert outputs["approve"] == f"{one.model_package_arn}: Approved\n"
