@@ -141,8 +141,22 @@ class ToolchainStack(cdk.Stack):
             description="Subscribe to hear of every stage's new checkpoints and approvals",
         )
         self.pipeline.build_pipeline()
+        self._allow_connection_use(config.connection_arn)
         acknowledge_toolchain_findings(self)
         acknowledge_artifact_bucket(self.pipeline.pipeline.artifact_bucket)
+
+    def _allow_connection_use(self, connection_arn: str) -> None:
+        # CDK grants `codestar-connections:UseConnection` whatever the ARN. IAM only applies an
+        # action to a resource of the same service prefix, and connections created since the
+        # rename (`aws codeconnections create-connection`, the console since July 2024) are
+        # `arn:aws:codeconnections:...`: grant the action of the ARN's own prefix too.
+        service = connection_arn.split(":")[2]  # codeconnections or codestar-connections
+        source = self.pipeline.pipeline.node.find_child("Source")
+        roles = [c for c in source.node.find_all() if isinstance(c, iam.Role)]
+        if not roles:  # pragma: no cover - CDK Pipelines gives its source action a role
+            raise ValueError(f"{source.node.path} has no action role to grant the connection")
+        for role in roles:
+            role.add_to_principal_policy(allow([f"{service}:UseConnection"], connection_arn))
 
     def _accept_approval_events(
         self, config: ToolchainConfig, stages: Sequence[EnvironmentConfig]
