@@ -42,10 +42,20 @@ class _TopicTarget:
 
 
 class ApprovalNotifications(Construct):
-    """The key, the topic (`topic`) and the rule (`rule`) for `model_package_group_names`."""
+    """The key, the topic (`topic`) and the rule (`rule`, named `rule_name`, on the default
+    bus) for `model_package_group_names`.
+
+    The rule has a fixed name because the key policy must name the rule's ARN, and a reference
+    to the rule would close a loop (rule -> topic -> key -> rule) that CloudFormation refuses.
+    """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, model_package_group_names: Sequence[str]
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model_package_group_names: Sequence[str],
+        rule_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
         if not model_package_group_names:
@@ -72,6 +82,7 @@ class ApprovalNotifications(Construct):
         self.rule = events.Rule(
             self,
             "StateChangeRule",
+            rule_name=rule_name,
             description=f"Registrations and approval changes in {', '.join(groups)}",
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
@@ -91,13 +102,20 @@ class ApprovalNotifications(Construct):
                 conditions={"ArnEquals": {"aws:SourceArn": self.rule.rule_arn}},
             )
         )
+        stack = cdk.Stack.of(self)
+        rule_arn = stack.format_arn(service="events", resource="rule", resource_name=rule_name)
         # Publishing to an encrypted topic needs a data key, which SNS asks for on behalf of
-        # EventBridge; this key encrypts nothing else.
+        # EventBridge; this key encrypts nothing else. Pinned, like the topic's statement, to
+        # this rule of this account, so no other rule (of any account) can use the key.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowEventBridgeToPublishEncrypted",
                 principals=[iam.ServicePrincipal(EVENTS)],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],  # in a key policy, "*" is this key
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnEquals": {"aws:SourceArn": rule_arn},
+                },
             )
         )

@@ -132,6 +132,7 @@ class ToolchainStack(cdk.Stack):
             self,
             "Approvals",
             model_package_group_names=[env.model_package_group_name for env in stages],
+            rule_name=f"{config.pipeline_name}-checkpoint-changes",
         )
         self._accept_approval_events(config, stages)
         cdk.CfnOutput(

@@ -26,13 +26,17 @@ from pipeline.definition_cache import (
     pipeline_definition,
 )
 from stacks.data_stack import DataExports
-from stacks.functions import PipelineFunctions
+from stacks.functions import RUNS_PREFIX, PipelineFunctions
 from stacks.iam_statements import allow, default_policy
 from stacks.nag import acknowledge, wildcard_resource
 from stacks.notifications import ApprovalNotifications
 from stacks.smoke_access import SmokeTestRole, toolchain_bus_arn
 
 GROUP_LOGICAL_ID = "CheckpointsGroup"
+# CloudFormation cannot update a group's description, and the group's name is fixed: a
+# description that followed configuration would one day force a replacement that fails (the name
+# is taken by the retained group). So it is the same text in every environment, for good.
+GROUP_DESCRIPTION = "Nova 2 Lite SFT checkpoints: one version per pipeline run"
 SAGEMAKER = "sagemaker.amazonaws.com"
 # Where SageMaker training jobs write their logs and metrics.
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -112,9 +116,7 @@ class TrainingStack(cdk.Stack):
             self,
             "CheckpointsGroup",
             model_package_group_name=config.model_package_group_name,
-            model_package_group_description=(
-                f"Nova 2 Lite SFT checkpoints trained by pipeline {config.pipeline_name}"
-            ),
+            model_package_group_description=GROUP_DESCRIPTION,
         )
         # The registry is the lineage of every checkpoint (each points to an escrow checkpoint
         # that only a new training run could recreate): keep it when the stack goes.
@@ -123,7 +125,10 @@ class TrainingStack(cdk.Stack):
 
         self.pipeline = self._pipeline(config, data_bucket, artifacts_bucket, key)
         self.notifications = ApprovalNotifications(
-            self, "Notifications", model_package_group_names=[config.model_package_group_name]
+            self,
+            "Notifications",
+            model_package_group_names=[config.model_package_group_name],
+            rule_name=f"{config.pipeline_name}-checkpoint-changes",
         )
         self.smoke_test: SmokeTestRole | None = None
         if toolchain is not None:
@@ -146,6 +151,8 @@ class TrainingStack(cdk.Stack):
     def _training_role(
         self, data_bucket: s3.IBucket, artifacts_bucket: s3.IBucket, key: kms.IKey
     ) -> iam.Role:
+        # Everything a run reads or writes in the artifacts bucket is under runs/<execution id>/.
+        runs_objects = artifacts_bucket.arn_for_objects(f"{RUNS_PREFIX}*")
         role = iam.Role(
             self,
             "TrainingJobRole",
@@ -169,12 +176,10 @@ class TrainingStack(cdk.Stack):
             # Read the training (and validation) data channels.
             allow(["s3:ListBucket"], data_bucket.bucket_arn),
             allow(["s3:GetObject"], data_bucket.arn_for_objects("*")),
-            # Read the rendered recipe channel; write the job's output archives.
+            # Read the run's rendered recipe channel; write the job's output archives. Both live
+            # under runs/, so the job can neither read nor overwrite anything else in the bucket.
             allow(["s3:ListBucket"], artifacts_bucket.bucket_arn),
-            allow(
-                ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                artifacts_bucket.arn_for_objects("*"),
-            ),
+            allow(["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], runs_objects),
             # Both buckets use the key; Encrypt is what SageMaker asks for when the job's output
             # names a KMS key.
             allow(
@@ -213,8 +218,9 @@ class TrainingStack(cdk.Stack):
                 "The job reads whichever dataset objects the run names in the data bucket.",
             ),
             (
-                artifacts_bucket.arn_for_objects("*"),
-                "The job reads its run's recipe and writes its outputs under per-run keys.",
+                runs_objects,
+                "The job reads its run's recipe and writes its outputs under per-run keys below "
+                "runs/.",
             ),
             (escrow, "Escrow bucket names end in a suffix AWS chooses; the prefix is the account."),
             (f"{escrow}/*", "Checkpoint objects in this account's escrow buckets, read-only."),

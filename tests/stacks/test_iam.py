@@ -75,9 +75,10 @@ def test_training_job_role_grants(env_training: tuple[str, dict[str, Any]]) -> N
     assert grants_of(template, "<TrainingJobRole>") == (
         expand(["s3:ListBucket"], [f"{data}:DataBucketArn", f"{data}:ArtifactsBucketArn"])
         | expand(["s3:GetObject"], [f"{data}:DataBucketArn/*"])
+        # The run's recipe and the job's outputs: under runs/ only, never the whole bucket.
         | expand(
             ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-            [f"{data}:ArtifactsBucketArn/*"],
+            [f"{data}:ArtifactsBucketArn/runs/*"],
         )
         | expand(
             ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:DescribeKey"],

@@ -271,6 +271,26 @@ def test_the_team_hears_every_stages_approvals_on_one_topic(
     assert template["Outputs"]["ApprovalsTopicArn"]["Value"] == {"Ref": topic_id}
 
 
+def test_the_approvals_key_serves_eventbridge_for_the_toolchains_rule_only(
+    template: dict[str, Any], toolchain: ToolchainConfig
+) -> None:
+    (rule,) = of_type(template, "AWS::Events::Rule").values()
+    assert rule["Properties"]["Name"] == "nova-sft-toolchain-checkpoint-changes"
+    (key,) = [k for i, k in of_type(template, "AWS::KMS::Key").items() if i.startswith("Approvals")]
+    (statement,) = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s["Principal"] == {"Service": "events.amazonaws.com"}
+    ]
+    assert statement["Condition"] == {
+        "ArnEquals": {
+            "aws:SourceArn": f"arn:aws:events:{toolchain.region}:{toolchain.account}:rule/"
+            "nova-sft-toolchain-checkpoint-changes"
+        },
+        "StringEquals": {"aws:SourceAccount": toolchain.account},
+    }
+
+
 def _joined(value: Any) -> Any:
     """A `Fn::Join` of the partition and literals, as the text it resolves to in aws."""
     if isinstance(value, dict) and "Fn::Join" in value:

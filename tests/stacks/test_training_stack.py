@@ -12,7 +12,7 @@ from aws_cdk.assertions import Template
 
 from pipeline.config import read_cdk_json
 from pipeline.definition_cache import DEFAULT_CACHE_DIR, DEFINITION_CACHE_CONTEXT
-from stacks.training_stack import definition_cache_dir
+from stacks.training_stack import GROUP_DESCRIPTION, definition_cache_dir
 from tests.cloud_assembly import ENVIRONMENTS, Assembly
 from tests.stacks.conftest import construct_paths
 
@@ -88,6 +88,21 @@ def test_model_package_group_is_named_for_the_environment(assembly: Assembly, en
     )
 
 
+def test_group_description_is_the_same_text_in_every_environment(assembly: Assembly) -> None:
+    # CloudFormation replaces a group to change its description, and the group's fixed name is
+    # held by the retained old one: the description must not follow configuration.
+    descriptions = {
+        env: group["Properties"]["ModelPackageGroupDescription"]
+        for env in ENVIRONMENTS
+        for group in by_path(
+            assembly.template_json(env, "Training"), "AWS::SageMaker::ModelPackageGroup"
+        ).values()
+    }
+    assert set(descriptions) == set(ENVIRONMENTS)
+    assert set(descriptions.values()) == {GROUP_DESCRIPTION}
+    assert not any(env in GROUP_DESCRIPTION for env in ENVIRONMENTS)
+
+
 def test_state_changes_of_the_group_reach_the_topic(sandbox_training: Template, flat: Flat) -> None:
     template = flat(sandbox_training.to_json())
     (rule,) = by_path(template, "AWS::Events::Rule").values()
@@ -98,6 +113,8 @@ def test_state_changes_of_the_group_reach_the_topic(sandbox_training: Template, 
     }
     assert rule["Properties"]["Targets"] == [{"Arn": "<Notifications/Topic>", "Id": "Target0"}]
     assert rule["Properties"]["State"] == "ENABLED"
+    # Named, so that the topic's key can name it without a reference loop.
+    assert rule["Properties"]["Name"] == "nova-sft-sandbox-checkpoint-changes"
 
 
 def test_topic_is_encrypted_ssl_only_and_publishable_by_the_rule_only(
@@ -142,6 +159,16 @@ def test_topic_key_lets_eventbridge_encrypt_and_nothing_else(
         },
         {
             "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            # Only this rule of this account: no other rule can have SNS use the key for it.
+            "Condition": {
+                "ArnEquals": {
+                    "aws:SourceArn": (
+                        "arn:aws:events:us-east-1:<AWS::AccountId>:rule/"
+                        "nova-sft-sandbox-checkpoint-changes"
+                    )
+                },
+                "StringEquals": {"aws:SourceAccount": "<AWS::AccountId>"},
+            },
             "Effect": "Allow",
             "Principal": {"Service": "events.amazonaws.com"},
             "Resource": "*",
