@@ -43,7 +43,7 @@ lint: $(VENV)/.installed ## ruff (lint and format) and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-unit: $(VENV)/.installed node_modules/.installed ## pytest
+unit: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed ## pytest (IAM tests read AWS's reference data in .venv-tools)
 	$(VENV)/bin/pytest -q
 
 scan: synth $(TOOLS)/.installed ## cfn-lint and checkov on the synthesized templates

@@ -44,6 +44,12 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 # lives under this prefix, keyed by the pipeline execution.
 RUNS_PREFIX = "runs/"
 
+# The IAM condition key that carries a model package's requested approval status, and the
+# status no pipeline role may set (Service Authorization Reference: CreateModelPackage and
+# UpdateModelPackage).
+APPROVAL_STATUS_KEY = "sagemaker:ModelApprovalStatus"
+APPROVED = "Approved"
+
 # CloudWatch Logs retention periods that cdk.json may name (pipeline/config.py checks the value).
 RETENTION: dict[int, logs.RetentionDays] = {
     1: logs.RetentionDays.ONE_DAY,
@@ -113,8 +119,8 @@ class PipelineFunctions(Construct):
     Permissions, each function's own:
     - validate: read the data bucket; write reports under `runs/` of the artifacts bucket;
     - prepare: write recipes under `runs/` of the artifacts bucket;
-    - register: read the artifacts bucket (job outputs); create, list and describe model
-      packages of `model_package_group_name`.
+    - register: read the artifacts bucket (job outputs); create (never as Approved), list and
+      describe model packages of `model_package_group_name`.
     Log groups are encrypted with `key`, kept `log_retention_days`, and removed with the stack
     unless `retain_logs`.
     """
@@ -186,11 +192,8 @@ class PipelineFunctions(Construct):
                 allow(["kms:Decrypt"], key.key_arn),
                 # Check the group, register a checkpoint as a new version of it, read versions.
                 allow(["sagemaker:DescribeModelPackageGroup"], group_arn),
-                allow(
-                    ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage"],
-                    group_arn,
-                    versions_arn,
-                ),
+                register_without_approval(group_arn, versions_arn),
+                allow(["sagemaker:DescribeModelPackage"], group_arn, versions_arn),
             ],
         )
         self._allow_listing_packages(self.register)
@@ -303,6 +306,20 @@ class PipelineFunctions(Construct):
             "No code signing: the code asset is built by cdk synth from this repository and "
             "published by the deployment itself; there is no separate signing step to verify.",
         )
+
+
+def register_without_approval(*resources: str) -> iam.PolicyStatement:
+    """Allow `sagemaker:CreateModelPackage` on `resources` for any approval status but Approved.
+
+    Approving a checkpoint is a person's decision (`python -m pipeline approve`), never a side
+    effect of starting a run. A request without the status registers PendingManualApproval,
+    which the IfExists form lets through.
+    """
+    return iam.PolicyStatement(
+        actions=["sagemaker:CreateModelPackage"],
+        resources=list(resources),
+        conditions={"StringNotEqualsIfExists": {APPROVAL_STATUS_KEY: APPROVED}},
+    )
 
 
 def _role(function: lambda_.Function) -> iam.IRole:

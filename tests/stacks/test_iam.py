@@ -174,9 +174,11 @@ def test_function_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
         | expand(["kms:Decrypt"], [key])
         | expand(["sagemaker:DescribeModelPackageGroup"], [group_arn])
         | expand(
-            ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage"],
+            ["sagemaker:CreateModelPackage"],
             [group_arn, versions],
+            {"StringNotEqualsIfExists": {"sagemaker:ModelApprovalStatus": "Approved"}},
         )
+        | expand(["sagemaker:DescribeModelPackage"], [group_arn, versions])
         | expand(["sagemaker:ListModelPackages"], ["*"])
         | logs("RegisterCheckpoint")
     )
