@@ -145,7 +145,7 @@ def test_an_empty_validation_data_uri_is_refused_with_the_sentinel_to_use() -> N
 
 @pytest.mark.parametrize("value", ["None", "NONE", " none", "null"])
 def test_only_the_exact_sentinel_means_no_validation_data(value: str) -> None:
-    with pytest.raises(RecipeValidationError, match="must be none .no validation data. or"):
+    with pytest.raises(RecipeValidationError, match=r"must be none \(no validation data\) or"):
         validate_run(params(ValidationDataS3Uri=value))
 
 
@@ -160,7 +160,13 @@ def test_a_validation_uri_is_kept_and_reaches_the_recipe() -> None:
 
 @pytest.mark.parametrize(
     ("max_steps", "given", "expected"),
-    [("100", "0", 25), ("4", "0", 1), ("250", "0", 62), ("100000", "0", 25000), ("250", "250", 250)],
+    [
+        ("100", "0", 25),
+        ("4", "0", 1),
+        ("250", "0", 62),
+        ("100000", "0", 25000),
+        ("250", "250", 250),
+    ],
 )
 def test_the_validation_interval_is_derived_from_max_steps_or_taken_as_given(
     max_steps: str, given: str, expected: int
