@@ -426,7 +426,7 @@ class _Builder:
         validate = self._lambda_step(
             name=VALIDATE_STEP,
             function_arn=self.functions[VALIDATE_STEP],
-            description="Check the training and validation data before any training instance starts",
+            description="Check the training and validation data before any instance starts",
             inputs={
                 "TrainDataS3Uri": p["TrainDataS3Uri"],
                 "ValidationDataS3Uri": p["ValidationDataS3Uri"],
