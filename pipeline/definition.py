@@ -9,11 +9,11 @@ short:
 
     ValidateData -> PrepareRecipe -> CheckpointOrBaseModel
       true:  CheckpointRunHasValidationData
-               true:  TrainFromCheckpointWithValidation -> RegisterFromCheckpointWithValidation
-               false: TrainFromCheckpoint               -> RegisterFromCheckpoint
+               true:  TrainFromCheckpointValidating -> RegisterFromCheckpointValidating
+               false: TrainFromCheckpoint           -> RegisterFromCheckpoint
       false: BaseModelRunHasValidationData
-               true:  TrainFromBaseModelWithValidation  -> RegisterFromBaseModelWithValidation
-               false: TrainFromBaseModel                -> RegisterFromBaseModel
+               true:  TrainFromBaseModelValidating  -> RegisterFromBaseModelValidating
+               false: TrainFromBaseModel            -> RegisterFromBaseModel
 
 - ValidateData (Lambda) checks the training data, and the validation data when given, before
   any instance starts and writes their reports under
@@ -73,12 +73,12 @@ CHECKPOINT_VALIDATION_CONDITION = "CheckpointRunHasValidationData"
 BASE_MODEL_VALIDATION_CONDITION = "BaseModelRunHasValidationData"
 TRAIN_FROM_CHECKPOINT = "TrainFromCheckpoint"
 TRAIN_FROM_BASE_MODEL = "TrainFromBaseModel"
-TRAIN_FROM_CHECKPOINT_WITH_VALIDATION = "TrainFromCheckpointWithValidation"
-TRAIN_FROM_BASE_MODEL_WITH_VALIDATION = "TrainFromBaseModelWithValidation"
+TRAIN_FROM_CHECKPOINT_WITH_VALIDATION = "TrainFromCheckpointValidating"
+TRAIN_FROM_BASE_MODEL_WITH_VALIDATION = "TrainFromBaseModelValidating"
 REGISTER_FROM_CHECKPOINT = "RegisterFromCheckpoint"
 REGISTER_FROM_BASE_MODEL = "RegisterFromBaseModel"
-REGISTER_FROM_CHECKPOINT_WITH_VALIDATION = "RegisterFromCheckpointWithValidation"
-REGISTER_FROM_BASE_MODEL_WITH_VALIDATION = "RegisterFromBaseModelWithValidation"
+REGISTER_FROM_CHECKPOINT_WITH_VALIDATION = "RegisterFromCheckpointValidating"
+REGISTER_FROM_BASE_MODEL_WITH_VALIDATION = "RegisterFromBaseModelValidating"
 
 
 @dataclass(frozen=True)

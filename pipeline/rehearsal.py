@@ -223,7 +223,7 @@ def rehearse(options: Options, log: Callable[[str], None] = _say) -> Rehearsal:
                 log(f"run {round_number}: {arn.rsplit('/', 1)[-1]} from {source}: {record.status}")
                 for step in record.steps:
                     reason = f" ({step.failure_reason})" if step.failure_reason else ""
-                    log(f"  {step.name:<28} {step.status}{reason}")
+                    log(f"  {step.name:<32} {step.status}{reason}")
                 if record.status != "Succeeded":
                     log(f"  failure reason: {record.failure_reason}")
                     break

@@ -395,6 +395,17 @@ def test_steps_run_validate_prepare_then_one_of_four_jobs(definition: dict[str, 
     )
 
 
+def test_training_step_names_leave_room_for_the_job_name_pipelines_gives(
+    definition: dict[str, Any],
+) -> None:
+    # Pipelines names a step's job pipelines-<12-character execution id>-<step>-<10 characters>
+    # (not documented to shorten a long step name); CreateTrainingJob takes at most 63.
+    names = [s["Name"] for s, _ in flatten(definition["Steps"]) if s["Type"] == "Training"]
+    assert len(names) == 4
+    longest = max(len(f"pipelines-{'x' * 12}-{name}-{'y' * 10}") for name in names)
+    assert longest <= 63
+
+
 def channels_of(definition: dict[str, Any], step: str) -> dict[str, Any]:
     request = steps_by_name(definition)[step]["Arguments"]
     return {c["ChannelName"]: c for c in request["InputDataConfig"]}

@@ -230,13 +230,13 @@ class Case:
 
 
 CASES = {
-    "lora-base": Case(LORA, BASE_MODEL, "TrainFromBaseModelWithValidation", "base_model"),
+    "lora-base": Case(LORA, BASE_MODEL, "TrainFromBaseModelValidating", "base_model"),
     "lora-checkpoint": Case(
-        LORA, CHECKPOINT, "TrainFromCheckpointWithValidation", "base_model_location"
+        LORA, CHECKPOINT, "TrainFromCheckpointValidating", "base_model_location"
     ),
-    "fullrank-base": Case(FULL_RANK, BASE_MODEL, "TrainFromBaseModelWithValidation", "base_model"),
+    "fullrank-base": Case(FULL_RANK, BASE_MODEL, "TrainFromBaseModelValidating", "base_model"),
     "fullrank-checkpoint": Case(
-        FULL_RANK, CHECKPOINT, "TrainFromCheckpointWithValidation", "base_model_location"
+        FULL_RANK, CHECKPOINT, "TrainFromCheckpointValidating", "base_model_location"
     ),
     "lora-base-no-validation": Case(
         LORA, BASE_MODEL, "TrainFromBaseModel", "base_model", NO_VALIDATION_DATA

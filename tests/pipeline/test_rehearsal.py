@@ -50,9 +50,9 @@ def test_run_two_starts_from_run_ones_checkpoint_and_the_registry_records_it(
     assert first.parameters["ValidationDataS3Uri"] == "none"
     assert first.step("TrainFromBaseModel").status == "Succeeded"
     assert first.step("TrainFromCheckpoint").status == "NotExecuted"
-    assert second.step("TrainFromCheckpointWithValidation").status == "Succeeded"
+    assert second.step("TrainFromCheckpointValidating").status == "Succeeded"
     assert second.step("TrainFromCheckpoint").status == "NotExecuted"
-    request = second.step("TrainFromCheckpointWithValidation").arguments
+    request = second.step("TrainFromCheckpointValidating").arguments
     hyperparameters = request["HyperParameters"]
     assert hyperparameters["base_model_location"] == checkpoint
     assert "base_model" not in hyperparameters

@@ -74,8 +74,8 @@ def test_lambda_steps_call_this_stacks_functions(body: tuple[str, Any]) -> None:
         "PrepareRecipe": "<Functions/PrepareRecipe.Arn>",
         "RegisterFromCheckpoint": "<Functions/RegisterCheckpoint.Arn>",
         "RegisterFromBaseModel": "<Functions/RegisterCheckpoint.Arn>",
-        "RegisterFromCheckpointWithValidation": "<Functions/RegisterCheckpoint.Arn>",
-        "RegisterFromBaseModelWithValidation": "<Functions/RegisterCheckpoint.Arn>",
+        "RegisterFromCheckpointValidating": "<Functions/RegisterCheckpoint.Arn>",
+        "RegisterFromBaseModelValidating": "<Functions/RegisterCheckpoint.Arn>",
     }
 
 
