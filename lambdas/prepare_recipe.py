@@ -8,7 +8,9 @@ returns, all as strings:
 - `RecipeS3Uri`: the written object; `RecipeS3Prefix`: its folder, ending in "/";
 - `RecipeSha256`: hex sha256 of the recipe bytes;
 - `BaseModelHyperparameter`: `base_model_location` for an s3:// checkpoint, else `base_model`;
-- `StartsFromCheckpoint`: "true" or "false".
+- `StartsFromCheckpoint`: "true" or "false";
+- `HasValidationData`: "true" when ValidationDataS3Uri names data, "false" when it is "none"
+  (the training step then sends no validation channel: SageMaker refuses an empty channel URI).
 
 Bad parameters raise `RecipeValidationError` listing every problem (the step's failure reason)
 before anything is written; an S3 failure raises `RecipeWriteError` naming the object and the
@@ -122,6 +124,7 @@ def prepare_recipe(s3: Any, event: Mapping[str, Any]) -> dict[str, str]:
         "RecipeSha256": hashlib.sha256(body).hexdigest(),
         "BaseModelHyperparameter": settings.base_model_hyperparameter,
         "StartsFromCheckpoint": "true" if settings.starts_from_checkpoint else "false",
+        "HasValidationData": "true" if settings.has_validation_data else "false",
     }
 
 

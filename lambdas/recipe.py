@@ -32,10 +32,12 @@ from lambdas.recipe_spec import (
     FULL_RANK,
     KNOBS,
     LORA,
+    NO_VALIDATION_DATA,
     SUPPORTED_INSTANCE_TYPES,
     TECHNIQUES,
     TEMPLATE_FILES,
     Knob,
+    derived_val_check_interval,
 )
 
 # Keys without a default: a run must say what it trains, from what, on what, under which name.
@@ -102,7 +104,8 @@ class RunSettings:
     """One run's validated parameters. Build it with `validate_run` only.
 
     `lora_alpha` and `lora_plus_lr_ratio` are None for full rank (LoRA-only knobs are ignored
-    there). `validation_data_s3_uri` is "" when the run has no validation data.
+    there). `validation_data_s3_uri` is NO_VALIDATION_DATA ("none") when the run has none;
+    `val_check_interval` is always a number (derived from `max_steps` when not given).
     """
 
     technique: str
@@ -118,7 +121,12 @@ class RunSettings:
     lora_alpha: int | None
     lora_plus_lr_ratio: float | None
     reasoning_enabled: bool
+    val_check_interval: int
     validation_data_s3_uri: str
+
+    @property
+    def has_validation_data(self) -> bool:
+        return self.validation_data_s3_uri != NO_VALIDATION_DATA
 
     @property
     def starts_from_checkpoint(self) -> bool:
@@ -170,7 +178,9 @@ def _allowed(knob: Knob) -> str:
     if knob.minimum is not None and knob.maximum is not None:
         lower = "above" if knob.minimum_exclusive else "from"
         upper = "up to" if knob.minimum_exclusive else "to"
-        return f"{text} {lower} {_number_text(knob.minimum)} {upper} {_number_text(knob.maximum)}"
+        text += f" {lower} {_number_text(knob.minimum)} {upper} {_number_text(knob.maximum)}"
+    if knob.derived_when is not None:
+        text += f", or {knob.derived_when} to derive it from MaxSteps"
     return text
 
 
@@ -223,6 +233,8 @@ def _check_knob(knob: Knob, raw: object) -> tuple[int | float | bool | str | Non
         value = raw.strip() if isinstance(raw, str) else None
     if value is None:
         return None, problem
+    if knob.derived_when is not None and value == knob.derived_when:
+        return value, None
     if knob.choices is not None and value not in knob.choices:
         return None, problem
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -299,11 +311,29 @@ def _check_text(key: str, value: object) -> str | None:
             "(it names the training run)"
         )
     if key == "ValidationDataS3Uri" and not (
-        isinstance(value, str) and is_s3_uri(value, object_key_required=True)
+        value == NO_VALIDATION_DATA
+        or (isinstance(value, str) and is_s3_uri(value, object_key_required=True))
     ):
         return (
-            f"{key}={_shown(value)}: must be empty or an s3://bucket/key URI of at most "
-            f"{MAX_URI_CHARS} characters whose key uses only letters, digits and _ . : / = + @ -"
+            f"{key}={_shown(value)}: must be {NO_VALIDATION_DATA} (no validation data) or an "
+            f"s3://bucket/key URI of at most {MAX_URI_CHARS} characters whose key uses only "
+            "letters, digits and _ . : / = + @ -"
+        )
+    return None
+
+
+def _check_interval(knobs: dict[str, Any]) -> str | None:
+    """Derive ValCheckInterval when it is 0; refuse one above MaxSteps (validation would never
+    run). Updates `knobs` in place; skipped when either value is already reported bad."""
+    interval, max_steps = knobs.get("val_check_interval"), knobs.get("max_steps")
+    if interval is None or max_steps is None:
+        return None
+    if interval == 0:
+        knobs["val_check_interval"] = derived_val_check_interval(max_steps)
+    elif interval > max_steps:
+        return (
+            f"ValCheckInterval={interval}: must be at most MaxSteps ({max_steps}), or validation "
+            "never runs; or 0 to validate at each quarter of the run"
         )
     return None
 
@@ -313,10 +343,17 @@ def validate_run(params: Mapping[str, object]) -> RunSettings:
 
     Keys are those of the prepare_recipe event without RecipeS3Prefix (see RUN_KEYS); values may be
     strings ("4", "1e-5", "true"). Keys in REQUIRED_KEYS must be given; a knob or
-    ValidationDataS3Uri that is absent, None or "" takes its default (the knob's, or ""). LoRA-only
+    ValidationDataS3Uri that is absent or None takes its default (the knob's, or
+    NO_VALIDATION_DATA); an empty knob is read as absent too, but an empty ValidationDataS3Uri is
+    refused, as SageMaker refuses it. ValCheckInterval 0 becomes a quarter of MaxSteps. LoRA-only
     knobs are neither checked nor used for full rank.
     """
     problems = _check_keys(params)
+    if params.get("ValidationDataS3Uri") == "":
+        problems.append(
+            f"ValidationDataS3Uri is empty: SageMaker refuses an empty parameter value; pass "
+            f"{NO_VALIDATION_DATA} for no validation data, or the data's s3:// URI"
+        )
     # Absent, None and "" all mean "not given"; the required ones were reported above.
     given = {key: value for key, value in params.items() if value not in (None, "")}
 
@@ -349,6 +386,9 @@ def validate_run(params: Mapping[str, object]) -> RunSettings:
         if problem is not None:
             problems.append(problem)
         knobs[knob_field(knob)] = value
+    interval_problem = _check_interval(knobs)
+    if interval_problem is not None:
+        problems.append(interval_problem)
 
     if problems:
         raise RecipeValidationError(problems)
@@ -358,7 +398,7 @@ def validate_run(params: Mapping[str, object]) -> RunSettings:
         training_instance_type=str(given["TrainingInstanceType"]),
         training_instance_count=int(_parse_int(given["TrainingInstanceCount"]) or 0),
         run_name=str(given["RunName"]),
-        validation_data_s3_uri=str(given.get("ValidationDataS3Uri", "")),
+        validation_data_s3_uri=str(given.get("ValidationDataS3Uri", NO_VALIDATION_DATA)),
         **knobs,
     )
 
@@ -373,7 +413,10 @@ def recipe_values(settings: RunSettings) -> dict[str, str | int | float | bool]:
         "run.mlflow_run_name": settings.run_name,
         "run.model_name_or_path": settings.model_name_or_path,
         "run.replicas": settings.training_instance_count,
-        "run.validation_data_s3_path": settings.validation_data_s3_uri,
+        # The recipe's own "no validation data" is "": it is a file field, not a parameter value.
+        "run.validation_data_s3_path": (
+            settings.validation_data_s3_uri if settings.has_validation_data else ""
+        ),
         # Save once, at the end: the final checkpoint is the one the next run starts from.
         "training_config.save_steps": settings.max_steps,
     }

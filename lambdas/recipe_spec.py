@@ -27,15 +27,30 @@ TEMPLATE_FILES: dict[str, Path] = {
 BASE_MODEL = "nova-lite-2/prod"
 MODEL_TYPE = "amazon.nova-2-lite-v1:0:256k"
 
+# "No validation data": the ValidationDataS3Uri parameter's default and the value operators pass.
+# Not "": SageMaker refuses an empty parameter value
+# (docs/decisions/0013-no-empty-parameter-values-and-approval.md).
+NO_VALIDATION_DATA = "none"
+
+# Where the sources disagree about a value below, this is the one place that says so. The upstream
+# parameter file is aws/sagemaker-hyperpod-recipes
+# launcher/recipe_templatization/nova/nova_recipe_template_parameters.json (templates
+# nova_lora_sft_2_0 and nova_sft_2_0); docs/decisions/0002-recipe-templates.md records the choices.
+#
+# - ml.p5en.48xlarge: AWS's training-job pages list it for Nova 2 Lite SFT; the parameter file's
+#   Nova 2 hardware list does not. Kept; unverified.
+# - ml.p4d.24xlarge: listed in recipe metadata only; neither the parameter file's Nova 2 hardware
+#   list nor the training-job pages have it. Left out.
 SUPPORTED_INSTANCE_TYPES: tuple[str, ...] = (
     "ml.p5.48xlarge",
     "ml.p5en.48xlarge",
-    "ml.p4d.24xlarge",
 )
 
 # run.replicas must equal the training job's instance count and be one of these.
+# LoRA 1 replica: a recipe comment (2026-06-03) and a recipes pull request allow it; the parameter
+# file and SageMaker SDK v3 allow only 4, 8, 16, 32. The file is followed: 1 is refused.
 ALLOWED_REPLICAS: dict[str, tuple[int, ...]] = {
-    LORA: (1, 4, 8, 16, 32),
+    LORA: (4, 8, 16, 32),
     FULL_RANK: (4, 8, 16, 32),
 }
 
@@ -83,11 +98,15 @@ class Knob:
     maximum: float | None = None
     lora_only: bool = False
     minimum_exclusive: bool = False
+    # The knob's value in the parameter that means "derive it from the other knobs" (see
+    # `derived_val_check_interval`); outside the knob's range, so it cannot be a real setting.
+    derived_when: int | None = None
 
 
 # The tunable hyperparameters, named as the pipeline parameters that carry them.
 KNOBS: tuple[Knob, ...] = (
     Knob("MaxSteps", "training_config.max_steps", "int", 100, minimum=4, maximum=100000),
+    # The parameter file's current version lists 32, 64, 128; an earlier version also 256.
     Knob("GlobalBatchSize", "training_config.global_batch_size", "int", 32, choices=(32, 64, 128)),
     Knob(
         "MaxLength",
@@ -132,4 +151,24 @@ KNOBS: tuple[Knob, ...] = (
         lora_only=True,
     ),
     Knob("ReasoningEnabled", "training_config.reasoning_enabled", "bool", False),
+    # Validate every this many steps; at most MaxSteps (checked with it). The recipe's 2500 would
+    # never validate a run of the default 100 steps, so 0 (the default) derives it from MaxSteps.
+    Knob(
+        "ValCheckInterval",
+        "training_config.val_check_interval",
+        "int",
+        0,
+        minimum=1,
+        maximum=100000,
+        derived_when=0,
+    ),
 )
+
+# How many times a run validates when ValCheckInterval is derived: at each quarter of the run.
+VALIDATIONS_PER_RUN = 4
+
+
+def derived_val_check_interval(max_steps: int) -> int:
+    """ValCheckInterval when not given: a quarter of MaxSteps (at least 1), so a run with
+    validation data validates four times, the last at its final step when MaxSteps divides by 4."""
+    return max(1, max_steps // VALIDATIONS_PER_RUN)

@@ -44,7 +44,7 @@ from lambdas.recipe import (
     is_s3_uri,
     parse_yaml_subset,
 )
-from lambdas.recipe_spec import BASE_MODEL, FULL_RANK, KNOBS, LORA, TECHNIQUES
+from lambdas.recipe_spec import BASE_MODEL, FULL_RANK, KNOBS, LORA, NO_VALIDATION_DATA, TECHNIQUES
 
 # -- CustomerMetadataProperties keys: stable, read by the operator commands and replays --------
 KEY_CHECKPOINT = "CheckpointS3Uri"
@@ -71,6 +71,9 @@ HYPERPARAMETER_KEYS: tuple[str, ...] = tuple(knob.name for knob in KNOBS)
 
 APPROVAL_STATUSES: tuple[str, ...] = ("PendingManualApproval", "Approved", "Rejected")
 DEFAULT_APPROVAL_STATUS = "PendingManualApproval"
+# What a run may register: approving is an act of its own (approve, the console), never a
+# side effect of starting an execution.
+REGISTRATION_STATUSES: tuple[str, ...] = ("PendingManualApproval", "Rejected")
 
 # SageMaker's limits on CustomerMetadataProperties (CreateModelPackage API reference).
 MAX_METADATA_ENTRIES = 50
@@ -246,8 +249,11 @@ class RegistrationRequest:
         check(
             "ModelApprovalStatus",
             status,
-            status in APPROVAL_STATUSES,
-            f"must be one of {', '.join(APPROVAL_STATUSES)}",
+            status in REGISTRATION_STATUSES,
+            "a run registers its checkpoint PendingManualApproval or Rejected, never approved; "
+            "approve it afterwards with `python -m pipeline approve <package>` or in the console"
+            if status == "Approved"
+            else f"must be one of {', '.join(REGISTRATION_STATUSES)}",
         )
         execution = text("PipelineExecutionArn", "")
         check("PipelineExecutionArn", execution, bool(_ARN.fullmatch(execution)), "not an ARN")
@@ -256,6 +262,8 @@ class RegistrationRequest:
         train = text("TrainDataS3Uri", "")
         check("TrainDataS3Uri", train, is_s3_uri(train, object_key_required=True), "not s3://")
         validation = text("ValidationDataS3Uri", "")
+        if validation == NO_VALIDATION_DATA:
+            validation = ""  # the run had no validation data; nothing to check or record
         check(
             "ValidationDataS3Uri",
             validation,

@@ -5,14 +5,19 @@ A LambdaStep invokes `handler` with string inputs:
 - `TrainDataS3Uri`: `s3://bucket/key.jsonl` (one file), or `s3://bucket/prefix/` ending in "/"
   (every object under the prefix, in key order, checked as one dataset, as the training
   channel would read them all);
+- `ValidationDataS3Uri`: the validation data, in the same forms, or "none" (also when absent);
 - `GlobalBatchSize`: the recipe's global batch size, e.g. "32";
 - `ReasoningEnabled`: "true" or "false", the recipe's reasoning_enabled;
-- `ReportS3Uri`: `s3://bucket/key` where the full JSON report is written, valid or not.
+- `ReportS3Uri`: `s3://bucket/key` where the training data's full JSON report is written,
+  valid or not; `ValidationReportS3Uri` likewise for the validation data (required with it).
 
-The data is streamed from S3 in 1 MiB chunks (memory does not grow with the file) and checked
-by `lambdas.dataset`. A valid dataset returns `{"Samples": "<n>", "Findings": "0"}`. An invalid
-one raises `DatasetInvalidError`, whose message (the step's failure reason) holds the first
-findings and the report location. Unreadable data raises `DatasetAccessError` naming the object
+The validation data is checked exactly as the training data (the same rules, the same reads
+with this function's role), because the job reads it through a channel of its own. The data
+is streamed from S3 in 1 MiB chunks (memory does not grow with the file) and checked by
+`lambdas.dataset`. Valid data returns `{"Samples": "<n>", "Findings": "0",
+"ValidationSamples": "<n>" or "none"}`. Invalid data raises `DatasetInvalidError`, whose
+message (the step's failure reason) holds the first findings of each invalid dataset and its
+report location. Unreadable data raises `DatasetAccessError` naming the object
 and the fix; a bad event raises `ValueError` naming the input. Media sizes are not checked
 (it would take one HEAD request per media object; see docs/decisions/0006).
 """
@@ -38,6 +43,12 @@ from lambdas.dataset import CHUNK_BYTES, Report, Validator, check_object_key
 FAILURE_REASON_CHARS = 1000
 # A prefix holding more files than this is almost certainly the wrong prefix.
 MAX_FILES = 1000
+TRAIN_PARAMETER = "TrainDataS3Uri"
+VALIDATION_PARAMETER = "ValidationDataS3Uri"
+# The parameter's "no validation data" (lambdas.recipe_spec.NO_VALIDATION_DATA; this module
+# keeps to lambdas.dataset and the standard library, so the value is repeated and tested).
+NO_VALIDATION_DATA = "none"
+_WHAT = {TRAIN_PARAMETER: "training data", VALIDATION_PARAMETER: "validation data"}
 
 _S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.*)")
 
@@ -54,8 +65,18 @@ class DatasetAccessError(Exception):
 
 
 @dataclass(frozen=True)
+class ExtraDataset:
+    """A dataset checked beside the training data (the validation data) and its report."""
+
+    data_uri: str
+    report_uri: str
+    parameter: str = VALIDATION_PARAMETER
+
+
+@dataclass(frozen=True)
 class Request:
-    """A parsed event. `train_key` is an object key, or a prefix when it ends with "/"."""
+    """A parsed event. `train_key` is an object key, or a prefix when it ends with "/";
+    `validation` is None when the run has no validation data."""
 
     train_bucket: str
     train_key: str
@@ -63,6 +84,7 @@ class Request:
     reasoning_enabled: bool
     report_bucket: str
     report_key: str
+    validation: ExtraDataset | None = None
 
     @property
     def train_uri(self) -> str:
@@ -86,18 +108,46 @@ def _split_uri(value: object, name: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
+def _data_uri(value: object, name: str) -> tuple[str, str]:
+    bucket, key = _split_uri(value, name)
+    if not key:
+        raise ValueError(
+            f"{name} names a whole bucket: give the .jsonl object, or a folder ending in '/'"
+        )
+    return bucket, key
+
+
+def _report_uri(value: object, name: str) -> tuple[str, str]:
+    bucket, key = _split_uri(value, name)
+    if not key or key.endswith("/"):
+        raise ValueError(f"{name} must name an object, not a folder: got {key!r}")
+    return bucket, key
+
+
+def _validation_part(event: Mapping[str, Any]) -> ExtraDataset | None:
+    """The validation data and its report location, or None for "none" (or no such input)."""
+    raw = event.get(VALIDATION_PARAMETER, NO_VALIDATION_DATA)
+    if raw == "":
+        raise ValueError(
+            f"{VALIDATION_PARAMETER} is empty: pass {NO_VALIDATION_DATA} for no validation data "
+            "(SageMaker refuses an empty parameter value)"
+        )
+    if raw is None or raw == NO_VALIDATION_DATA:
+        return None
+    bucket, key = _data_uri(raw, VALIDATION_PARAMETER)
+    report_bucket, report_key = _report_uri(
+        _required(event, "ValidationReportS3Uri"), "ValidationReportS3Uri"
+    )
+    return ExtraDataset(f"s3://{bucket}/{key}", f"s3://{report_bucket}/{report_key}")
+
+
 def parse_event(event: Mapping[str, Any]) -> Request:
     """The event's inputs, checked; ValueError names the input and what it must be."""
     if not isinstance(event, Mapping):
         raise ValueError(f"the event must be a JSON object, got {type(event).__name__}")
-    train_bucket, train_key = _split_uri(_required(event, "TrainDataS3Uri"), "TrainDataS3Uri")
-    if not train_key:
-        raise ValueError(
-            "TrainDataS3Uri names a whole bucket: give the .jsonl object, or a folder ending in '/'"
-        )
-    report_bucket, report_key = _split_uri(_required(event, "ReportS3Uri"), "ReportS3Uri")
-    if not report_key or report_key.endswith("/"):
-        raise ValueError(f"ReportS3Uri must name an object, not a folder: got {report_key!r}")
+    train_bucket, train_key = _data_uri(_required(event, TRAIN_PARAMETER), TRAIN_PARAMETER)
+    report_bucket, report_key = _report_uri(_required(event, "ReportS3Uri"), "ReportS3Uri")
+    validation = _validation_part(event)
 
     raw_batch = _required(event, "GlobalBatchSize")
     text_batch = str(raw_batch).strip()
@@ -116,11 +166,18 @@ def parse_event(event: Mapping[str, Any]) -> Request:
         reasoning_enabled=reasoning == "true",
         report_bucket=report_bucket,
         report_key=report_key,
+        validation=validation,
     )
 
 
-def _access_error(error: ClientError, uri: str, action: str, permission: str) -> DatasetAccessError:
-    """One clear message per failure kind, naming the object and the fix."""
+def _access_error(
+    error: ClientError,
+    uri: str,
+    action: str,
+    permission: str,
+    parameter: str = TRAIN_PARAMETER,
+) -> DatasetAccessError:
+    """One clear message per failure kind, naming the object, the parameter and the fix."""
     code = error_code(error)
     bucket = uri.split("/")[2]
     if code == "NoSuchBucket":
@@ -130,8 +187,8 @@ def _access_error(error: ClientError, uri: str, action: str, permission: str) ->
     if code in NOT_FOUND:
         hint = "" if uri.endswith((".jsonl", "/")) else " (a folder URI must end with '/')"
         return DatasetAccessError(
-            f"cannot {action} {uri}: the object does not exist; upload the training data there "
-            f"or correct TrainDataS3Uri{hint}"
+            f"cannot {action} {uri}: the object does not exist; upload the "
+            f"{_WHAT.get(parameter, 'data')} there or correct {parameter}{hint}"
         )
     if code in ACCESS_DENIED:
         return DatasetAccessError(
@@ -142,9 +199,13 @@ def _access_error(error: ClientError, uri: str, action: str, permission: str) ->
     return DatasetAccessError(f"cannot {action} {uri}: {code or 'error'}: {error}")
 
 
-def list_dataset_keys(s3: Any, bucket: str, key: str) -> list[str]:
+def list_dataset_keys(
+    s3: Any, bucket: str, key: str, parameter: str = TRAIN_PARAMETER
+) -> list[str]:
     """The keys that make up the dataset at `key` (an object, or a prefix ending in "/"), in key
-    order, folder markers left out. DatasetAccessError when a prefix is empty or unreadable."""
+    order, folder markers left out. DatasetAccessError when a prefix is empty or unreadable;
+    messages name `parameter`, the pipeline parameter that gave the location."""
+    what = _WHAT.get(parameter, "data")
     uri = f"s3://{bucket}/{key}"
     if not key.endswith("/"):
         return [key]
@@ -157,15 +218,14 @@ def list_dataset_keys(s3: Any, bucket: str, key: str) -> list[str]:
                 keys.append(item["Key"])
                 if len(keys) > MAX_FILES:
                     raise DatasetAccessError(
-                        f"{uri} holds more than {MAX_FILES} objects: point TrainDataS3Uri at the "
-                        "folder that holds only the training data"
+                        f"{uri} holds more than {MAX_FILES} objects: point {parameter} at the "
+                        f"folder that holds only the {what}"
                     )
     except ClientError as error:
-        raise _access_error(error, uri, "list", "s3:ListBucket") from error
+        raise _access_error(error, uri, "list", "s3:ListBucket", parameter) from error
     if not keys:
         raise DatasetAccessError(
-            f"no objects under {uri}: upload the training data (.jsonl) there or correct "
-            "TrainDataS3Uri"
+            f"no objects under {uri}: upload the {what} (.jsonl) there or correct {parameter}"
         )
     return keys
 
@@ -177,13 +237,15 @@ def validate_s3_dataset(
     global_batch_size: int,
     reasoning_enabled: bool | None,
     max_findings: int = 1000,
+    parameter: str = TRAIN_PARAMETER,
 ) -> Report:
     """Stream the dataset at `train_uri` (an object, or a prefix ending in "/") through the
-    validator; nothing is written. Media must be in the dataset's bucket.
+    validator; nothing is written. Media must be in the dataset's bucket. The same rules apply
+    to any dataset; `parameter` names where the URI came from in messages.
 
     ValueError for a malformed URI; DatasetAccessError when an object cannot be listed or read.
     """
-    bucket, key = _split_uri(train_uri, "TrainDataS3Uri")
+    bucket, key = _split_uri(train_uri, parameter)
     is_prefix = key.endswith("/")
     validator = Validator(
         global_batch_size=global_batch_size,
@@ -191,7 +253,7 @@ def validate_s3_dataset(
         dataset_bucket=bucket,
         max_findings=max_findings,
     )
-    for object_key in list_dataset_keys(s3, bucket, key):
+    for object_key in list_dataset_keys(s3, bucket, key, parameter):
         uri = f"s3://{bucket}/{object_key}"
         problem = check_object_key(object_key)
         if problem is not None and is_prefix and not object_key.endswith(".jsonl"):
@@ -201,7 +263,7 @@ def validate_s3_dataset(
         try:
             body = s3.get_object(Bucket=bucket, Key=object_key)["Body"]
         except ClientError as error:
-            raise _access_error(error, uri, "read", "s3:GetObject") from error
+            raise _access_error(error, uri, "read", "s3:GetObject", parameter) from error
         if problem is not None:
             validator.add_file_finding(uri, "file.name", problem)
         try:
@@ -215,10 +277,18 @@ def validate_s3_dataset(
     return validator.finish()
 
 
-def write_report(s3: Any, report_uri: str, train_uri: str, report: Report) -> None:
-    """Write the full report as JSON; DatasetAccessError names the location and the fix."""
+def write_report(
+    s3: Any,
+    report_uri: str,
+    train_uri: str,
+    report: Report,
+    parameter: str = TRAIN_PARAMETER,
+) -> None:
+    """Write the full report as JSON; DatasetAccessError names the location and the fix.
+    The report names its data under "train_data_s3_uri" or "validation_data_s3_uri"."""
     bucket, key = _split_uri(report_uri, "ReportS3Uri")
-    document = {"train_data_s3_uri": train_uri, **report.to_dict()}
+    label = "validation_data_s3_uri" if parameter == VALIDATION_PARAMETER else "train_data_s3_uri"
+    document = {label: train_uri, **report.to_dict()}
     try:
         s3.put_object(
             Bucket=bucket,
@@ -231,10 +301,8 @@ def write_report(s3: Any, report_uri: str, train_uri: str, report: Report) -> No
 
 
 def validate_dataset(s3: Any, request: Request) -> Report:
-    """The step's work: validate the dataset, then write the report (valid or not).
-
-    Nothing is written unless every object was read to the end.
-    """
+    """The step's work for the training data: validate it, then write its report (valid or
+    not). Nothing is written unless every object was read to the end."""
     report = validate_s3_dataset(
         s3,
         request.train_uri,
@@ -245,10 +313,25 @@ def validate_dataset(s3: Any, request: Request) -> Report:
     return report
 
 
-def failure_reason(report: Report, report_uri: str) -> str:
+def validate_extra_dataset(s3: Any, request: Request, extra: ExtraDataset) -> Report:
+    """The validation data, checked exactly as the training data, and its report written."""
+    report = validate_s3_dataset(
+        s3,
+        extra.data_uri,
+        global_batch_size=request.global_batch_size,
+        reasoning_enabled=request.reasoning_enabled,
+        parameter=extra.parameter,
+    )
+    write_report(s3, extra.report_uri, extra.data_uri, report, extra.parameter)
+    return report
+
+
+def failure_reason(
+    report: Report, report_uri: str, budget_chars: int = FAILURE_REASON_CHARS
+) -> str:
     """The short text a failed step shows: first findings, then where the full report is."""
     suffix = f"\nFull report: {report_uri}"
-    budget = max(FAILURE_REASON_CHARS - len(suffix), 200)
+    budget = max(budget_chars - len(suffix), 200)
     return report.summary(limit=5, max_chars=budget) + suffix
 
 
@@ -261,8 +344,29 @@ def _s3_client() -> Any:
 def handler(event: Mapping[str, Any], context: object = None) -> dict[str, str]:
     """LambdaStep entry point: see the module docstring for the event and the outcomes."""
     request = parse_event(event)
-    report = validate_dataset(_s3_client(), request)
-    _LOG.info("%s: %s (report %s)", request.train_uri, report.summary(limit=0), request.report_uri)
-    if not report.ok:
-        raise DatasetInvalidError(failure_reason(report, request.report_uri))
-    return {"Samples": str(report.samples), "Findings": "0"}
+    s3 = _s3_client()
+    checked = [(TRAIN_PARAMETER, request.report_uri, validate_dataset(s3, request))]
+    if request.validation is not None:
+        extra = request.validation
+        checked.append(
+            (extra.parameter, extra.report_uri, validate_extra_dataset(s3, request, extra))
+        )
+    for parameter, report_uri, report in checked:
+        _LOG.info("%s: %s (report %s)", parameter, report.summary(limit=0), report_uri)
+    invalid = [(parameter, uri, report) for parameter, uri, report in checked if not report.ok]
+    if invalid:
+        # Each invalid dataset gets its share of the failure reason, named by its parameter.
+        share = FAILURE_REASON_CHARS // len(invalid)
+        raise DatasetInvalidError(
+            "\n".join(
+                (f"{parameter}: " if len(checked) > 1 else "")
+                + failure_reason(report, uri, share - len(parameter) - 3)
+                for parameter, uri, report in invalid
+            )
+        )
+    validation_samples = str(checked[1][2].samples) if len(checked) > 1 else NO_VALIDATION_DATA
+    return {
+        "Samples": str(checked[0][2].samples),
+        "Findings": "0",
+        "ValidationSamples": validation_samples,
+    }

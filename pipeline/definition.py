@@ -8,18 +8,25 @@ byte-identical JSON. docs/decisions/0004-training-step-branching.md explains the
 short:
 
     ValidateData -> PrepareRecipe -> CheckpointOrBaseModel
-                                        true:  TrainFromCheckpoint -> RegisterFromCheckpoint
-                                        false: TrainFromBaseModel  -> RegisterFromBaseModel
+      true:  CheckpointRunHasValidationData
+               true:  TrainFromCheckpointValidating -> RegisterFromCheckpointValidating
+               false: TrainFromCheckpoint           -> RegisterFromCheckpoint
+      false: BaseModelRunHasValidationData
+               true:  TrainFromBaseModelValidating  -> RegisterFromBaseModelValidating
+               false: TrainFromBaseModel            -> RegisterFromBaseModel
 
-- ValidateData (Lambda) checks the training data before any instance starts and writes its
-  report to s3://<artifacts>/runs/<execution id>/data-validation/report.json.
+- ValidateData (Lambda) checks the training data, and the validation data when given, before
+  any instance starts and writes their reports under
+  s3://<artifacts>/runs/<execution id>/data-validation/.
 - PrepareRecipe (Lambda) validates the run's parameters and writes this run's recipe.yaml to
   s3://<artifacts>/runs/<execution id>/recipe/.
-- The condition picks one of two training steps. Each sends exactly the CreateTrainingJob
+- The conditions pick one of four training steps. Each sends exactly the CreateTrainingJob
   request that the reference notebook's `PyTorch(training_recipe=...).fit()` sends for the
-  same values, apart from the recipe's S3 folder and file name: the two differ only in the
-  hyperparameter key the SDK chooses for `run.model_name_or_path` (`base_model` for a model
-  name, `base_model_location` for an s3:// checkpoint), which no pipeline parameter can choose.
+  same values, apart from the recipe's S3 folder and file name. They differ in the hyperparameter
+  key the SDK chooses for `run.model_name_or_path` (`base_model` for a model name,
+  `base_model_location` for an s3:// checkpoint), which no pipeline parameter can choose, and in
+  whether a `validation` channel is sent: SageMaker refuses a channel with an empty URI, and no
+  pipeline expression can leave a channel out.
 - Each branch registers its own job's checkpoint (Lambda); `CheckpointS3Uri` is a step output
   that the next run passes as `ModelNameOrPath`.
 
@@ -43,6 +50,7 @@ from lambdas.recipe_spec import (
     BASE_MODEL,
     KNOBS,
     LORA,
+    NO_VALIDATION_DATA,
     SUPPORTED_INSTANCE_TYPES,
     TECHNIQUES,
     TEMPLATE_FILES,
@@ -61,18 +69,59 @@ if TYPE_CHECKING:
 VALIDATE_STEP = "ValidateData"
 PREPARE_STEP = "PrepareRecipe"
 CONDITION_STEP = "CheckpointOrBaseModel"
+CHECKPOINT_VALIDATION_CONDITION = "CheckpointRunHasValidationData"
+BASE_MODEL_VALIDATION_CONDITION = "BaseModelRunHasValidationData"
 TRAIN_FROM_CHECKPOINT = "TrainFromCheckpoint"
 TRAIN_FROM_BASE_MODEL = "TrainFromBaseModel"
+TRAIN_FROM_CHECKPOINT_WITH_VALIDATION = "TrainFromCheckpointValidating"
+TRAIN_FROM_BASE_MODEL_WITH_VALIDATION = "TrainFromBaseModelValidating"
 REGISTER_FROM_CHECKPOINT = "RegisterFromCheckpoint"
 REGISTER_FROM_BASE_MODEL = "RegisterFromBaseModel"
+REGISTER_FROM_CHECKPOINT_WITH_VALIDATION = "RegisterFromCheckpointValidating"
+REGISTER_FROM_BASE_MODEL_WITH_VALIDATION = "RegisterFromBaseModelValidating"
 
-VALIDATE_OUTPUTS: tuple[str, ...] = ("Samples", "Findings")
+
+@dataclass(frozen=True)
+class JobVariant:
+    """One training step and the register step after it; exactly one variant runs per execution.
+
+    `hyperparameter` carries ModelNameOrPath (the SDK's key for a checkpoint or a model name);
+    `with_validation` sends the `validation` channel.
+    """
+
+    training_step: str
+    register_step: str
+    hyperparameter: str
+    with_validation: bool
+
+
+JOB_VARIANTS: tuple[JobVariant, ...] = (
+    JobVariant(
+        TRAIN_FROM_CHECKPOINT_WITH_VALIDATION,
+        REGISTER_FROM_CHECKPOINT_WITH_VALIDATION,
+        "base_model_location",
+        True,
+    ),
+    JobVariant(TRAIN_FROM_CHECKPOINT, REGISTER_FROM_CHECKPOINT, "base_model_location", False),
+    JobVariant(
+        TRAIN_FROM_BASE_MODEL_WITH_VALIDATION,
+        REGISTER_FROM_BASE_MODEL_WITH_VALIDATION,
+        "base_model",
+        True,
+    ),
+    JobVariant(TRAIN_FROM_BASE_MODEL, REGISTER_FROM_BASE_MODEL, "base_model", False),
+)
+TRAINING_STEPS: tuple[str, ...] = tuple(v.training_step for v in JOB_VARIANTS)
+REGISTER_STEPS: tuple[str, ...] = tuple(v.register_step for v in JOB_VARIANTS)
+
+VALIDATE_OUTPUTS: tuple[str, ...] = ("Samples", "Findings", "ValidationSamples")
 PREPARE_OUTPUTS: tuple[str, ...] = (
     "RecipeS3Uri",
     "RecipeS3Prefix",
     "RecipeSha256",
     "BaseModelHyperparameter",
     "StartsFromCheckpoint",
+    "HasValidationData",
 )
 REGISTER_OUTPUTS: tuple[str, ...] = (
     "CheckpointS3Uri",
@@ -82,12 +131,16 @@ REGISTER_OUTPUTS: tuple[str, ...] = (
     "TrainingSteps",
 )
 
-APPROVAL_STATUSES: tuple[str, ...] = ("PendingManualApproval", "Approved", "Rejected")
+# A run registers its checkpoint pending (or rejected); approving is an act of its own
+# (`python -m pipeline approve`, the console), never a parameter of a run.
+APPROVAL_STATUSES: tuple[str, ...] = ("PendingManualApproval", "Rejected")
 
 # The training job reads the recipe that PrepareRecipe wrote into RecipeS3Prefix through the
 # channel the SDK uses for a Nova recipe, mounted at /opt/ml/input/data/recipe/.
 RECIPE_CHANNEL = "recipe"
 TRAIN_CHANNEL = "train"
+# AWS's tooling sends validation data in this channel as well as in the recipe (NOVA_FACTS 1).
+VALIDATION_CHANNEL = "validation"
 
 # Which template the SDK is handed at synth time. The technique only changes the recipe's content,
 # which PrepareRecipe renders at run time; the request is the same for both templates (tested).
@@ -145,7 +198,13 @@ def parameter_specs(env: EnvironmentConfig) -> tuple[ParameterSpec, ...]:
             knob.name,
             _KNOB_KINDS[knob.kind],
             knob.default,
-            f"recipe {knob.path}" + (" (LoRA only)" if knob.lora_only else ""),
+            f"recipe {knob.path}"
+            + (" (LoRA only)" if knob.lora_only else "")
+            + (
+                f" ({knob.derived_when} = a quarter of MaxSteps)"
+                if knob.derived_when is not None
+                else ""
+            ),
         )
         for knob in KNOBS
     )
@@ -156,7 +215,12 @@ def parameter_specs(env: EnvironmentConfig) -> tuple[ParameterSpec, ...]:
             None,
             "training data: a bedrock-conversation-2024 .jsonl object (required)",
         ),
-        ParameterSpec("ValidationDataS3Uri", "String", "", "validation data .jsonl, or empty"),
+        ParameterSpec(
+            "ValidationDataS3Uri",
+            "String",
+            NO_VALIDATION_DATA,
+            f"validation data: a .jsonl object, or {NO_VALIDATION_DATA}",
+        ),
         ParameterSpec(
             "ModelNameOrPath",
             "String",
@@ -362,12 +426,14 @@ class _Builder:
         validate = self._lambda_step(
             name=VALIDATE_STEP,
             function_arn=self.functions[VALIDATE_STEP],
-            description="Check the training data before any training instance starts",
+            description="Check the training and validation data before any instance starts",
             inputs={
                 "TrainDataS3Uri": p["TrainDataS3Uri"],
+                "ValidationDataS3Uri": p["ValidationDataS3Uri"],
                 "GlobalBatchSize": p["GlobalBatchSize"],
                 "ReasoningEnabled": p["ReasoningEnabled"],
                 "ReportS3Uri": self._run_path("/data-validation/report.json"),
+                "ValidationReportS3Uri": self._run_path("/data-validation/validation-report.json"),
             },
             outputs=VALIDATE_OUTPUTS,
         )
@@ -388,23 +454,33 @@ class _Builder:
             depends_on=[validate],
         )
         outputs = prepare.properties.Outputs
-        from_checkpoint = self._training_step(
-            TRAIN_FROM_CHECKPOINT, "base_model_location", outputs[PREFIX_KEY]
-        )
-        from_base_model = self._training_step(
-            TRAIN_FROM_BASE_MODEL, "base_model", outputs[PREFIX_KEY]
-        )
+        jobs = {
+            (variant.hyperparameter, variant.with_validation): self._job_steps(variant, outputs)
+            for variant in JOB_VARIANTS
+        }
+
+        def validation_branch(name: str, kind: str, hyperparameter: str) -> ConditionStep:
+            """Train with the validation channel, or without it, as PrepareRecipe found."""
+            return ConditionStep(
+                name=name,
+                description=f"Send the validation channel ({kind}) unless ValidationDataS3Uri "
+                f"is {NO_VALIDATION_DATA}",
+                conditions=[ConditionEquals(left=outputs["HasValidationData"], right="true")],
+                if_steps=jobs[(hyperparameter, True)],
+                else_steps=jobs[(hyperparameter, False)],
+            )
+
         branch = ConditionStep(
             name=CONDITION_STEP,
             description="Start from an earlier checkpoint (s3://) or from the base model",
             conditions=[ConditionEquals(left=outputs["StartsFromCheckpoint"], right="true")],
             if_steps=[
-                from_checkpoint,
-                self._register_step(REGISTER_FROM_CHECKPOINT, from_checkpoint, outputs),
+                validation_branch(
+                    CHECKPOINT_VALIDATION_CONDITION, "checkpoint run", "base_model_location"
+                )
             ],
             else_steps=[
-                from_base_model,
-                self._register_step(REGISTER_FROM_BASE_MODEL, from_base_model, outputs),
+                validation_branch(BASE_MODEL_VALIDATION_CONDITION, "base model run", "base_model")
             ],
         )
         return Pipeline(
@@ -416,7 +492,14 @@ class _Builder:
             pipeline_experiment_config=None,
         )
 
-    def _training_step(self, name: str, hyperparameter: str, recipe_prefix: Any) -> TrainingStep:
+    def _job_steps(self, variant: JobVariant, prepared: Any) -> list[Any]:
+        """The variant's training step and the register step that reads its job."""
+        from lambdas.prepare_recipe import PREFIX_KEY
+
+        training = self._training_step(variant, prepared[PREFIX_KEY])
+        return [training, self._register_step(variant.register_step, training, prepared)]
+
+    def _training_step(self, variant: JobVariant, recipe_prefix: Any) -> TrainingStep:
         """The notebook's estimator and fit(), with the run-time recipe and ModelNameOrPath."""
         from sagemaker.inputs import TrainingInput
         from sagemaker.pytorch.estimator import PyTorch
@@ -429,6 +512,7 @@ class _Builder:
         from lambdas.prepare_recipe import RECIPE_FILE_NAME
 
         p = self.parameters
+        name, hyperparameter = variant.training_step, variant.hyperparameter
         # The SDK picks the hyperparameter key from the recipe's run.model_name_or_path at
         # construction; a plain value that selects the wanted key is given here and its value is
         # replaced by the parameter below.
@@ -467,21 +551,29 @@ class _Builder:
                 ),
             }
         )
-        with _telemetry_opted_out(self.session):
-            step_args = estimator.fit(
-                inputs={
-                    TRAIN_CHANNEL: TrainingInput(
-                        s3_data=p["TrainDataS3Uri"],
-                        distribution="FullyReplicated",
-                        s3_data_type="Converse",
-                    ),
-                    RECIPE_CHANNEL: TrainingInput(s3_data=recipe_prefix, input_mode="File"),
-                },
-                wait=False,
+        # Channels in the order fit() sends them: the data channels given, then the recipe.
+        inputs = {
+            TRAIN_CHANNEL: TrainingInput(
+                s3_data=p["TrainDataS3Uri"],
+                distribution="FullyReplicated",
+                s3_data_type="Converse",
             )
+        }
+        if variant.with_validation:
+            inputs[VALIDATION_CHANNEL] = TrainingInput(
+                s3_data=p["ValidationDataS3Uri"],
+                distribution="FullyReplicated",
+                s3_data_type="Converse",
+            )
+        inputs[RECIPE_CHANNEL] = TrainingInput(s3_data=recipe_prefix, input_mode="File")
+        with _telemetry_opted_out(self.session):
+            step_args = estimator.fit(inputs=inputs, wait=False)
+        validation = ", validation channel" if variant.with_validation else ""
         return TrainingStep(
             name=name,
-            description=f"Nova 2 Lite SFT training job ({hyperparameter} = ModelNameOrPath)",
+            description=(
+                f"Nova 2 Lite SFT training job ({hyperparameter} = ModelNameOrPath{validation})"
+            ),
             step_args=step_args,
             retry_policies=[
                 SageMakerJobStepRetryPolicy(

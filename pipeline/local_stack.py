@@ -386,12 +386,29 @@ class _Deployer:
         body = definition.get("PipelineDefinitionBody")
         if not isinstance(body, str):
             raise DefinitionError(f"{stack.name}/{logical_id}: only PipelineDefinitionBody works")
-        json.loads(body)  # a resolved body must be JSON, or a reference was left unresolved
+        # A resolved body must be JSON, or a reference was left unresolved.
+        _refuse_empty_defaults(f"{stack.name}/{logical_id}", json.loads(body))
         name = properties["PipelineName"]
         pipeline = self.session.client("sagemaker").create_pipeline(
             PipelineName=name, PipelineDefinition=body, RoleArn=properties["RoleArn"]
         )
         return name, {"PipelineArn": pipeline["PipelineArn"]}
+
+
+def _refuse_empty_defaults(where: str, body: Any) -> None:
+    """Refuse a parameter whose default is "", as SageMaker is reported to (moto accepts it).
+
+    The service refuses an empty parameter value at StartPipelineExecution (length minimum 1,
+    aws/sagemaker-python-sdk issue 4016) and users report CreatePipeline failing on an empty
+    default (issue 3564). Undocumented, so the rehearsal takes the strict side.
+    """
+    parameters = body.get("Parameters", []) if isinstance(body, dict) else []
+    empty = [p.get("Name", "?") for p in parameters if p.get("DefaultValue") == ""]
+    if empty:
+        raise DefinitionError(
+            f"{where}: parameter(s) {', '.join(empty)} have an empty default, which SageMaker "
+            "refuses; give each a non-empty default (e.g. none for no validation data)"
+        )
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -2,9 +2,11 @@
 
 `make demo` runs this. It starts moto's server on 127.0.0.1, creates the stage's resources from
 the templates in cdk.out (so the pipeline body that runs is the one `cdk deploy` would send),
-uploads the sample dataset, starts two executions through the SageMaker API - the second from the
-first one's checkpoint - and runs them with the local executor, the deployed Lambda handlers and
-the stand-in trainer. It prints the registry's lineage and writes both loss curves to a PNG.
+uploads the sample datasets, starts two executions through the SageMaker API - the first without
+validation data (ValidationDataS3Uri keeps its default, none), the second from the first one's
+checkpoint with validation data - and runs them with the local executor, the deployed Lambda
+handlers and the stand-in trainer. It prints the registry's lineage and writes both loss curves
+to a PNG.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from pipeline.stand_in_trainer import StandInTrainer
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data" / "train.jsonl"
 SAMPLE_KEY = "datasets/sample/train.jsonl"
+SAMPLE_VALIDATION_DATA = SAMPLE_DATA.parent / "validation.jsonl"
+SAMPLE_VALIDATION_KEY = "datasets/sample/validation.jsonl"
 
 
 def _say(text: str) -> None:
@@ -186,7 +190,13 @@ def rehearse(options: Options, log: Callable[[str], None] = _say) -> Rehearsal:
         data_bucket = stage.output("DataBucketName")
         s3 = session.client("s3")
         s3.upload_file(str(options.dataset), data_bucket, SAMPLE_KEY)
+        s3.upload_file(str(SAMPLE_VALIDATION_DATA), data_bucket, SAMPLE_VALIDATION_KEY)
         train_uri = f"s3://{data_bucket}/{SAMPLE_KEY}"
+        # Run 1 leaves ValidationDataS3Uri at its default; run 2 sends the validation channel.
+        validation_by_round = {
+            1: {},
+            2: {"ValidationDataS3Uri": f"s3://{data_bucket}/{SAMPLE_VALIDATION_KEY}"},
+        }
         fail_reason = (
             "AlgorithmError: the stand-in trainer was asked to fail (--fail-training)"
             if options.fail_training
@@ -204,15 +214,16 @@ def rehearse(options: Options, log: Callable[[str], None] = _say) -> Rehearsal:
         with endpoint.faults(faults):
             source = BASE_MODEL
             for round_number in (1, 2):
+                parameters = {"TrainDataS3Uri": train_uri, "ModelNameOrPath": source}
                 arn = _start(
-                    sm, env.pipeline_name, {"TrainDataS3Uri": train_uri, "ModelNameOrPath": source}
+                    sm, env.pipeline_name, {**parameters, **validation_by_round[round_number]}
                 )
                 record = executor.run(arn)
                 result.executions.append(record)
                 log(f"run {round_number}: {arn.rsplit('/', 1)[-1]} from {source}: {record.status}")
                 for step in record.steps:
                     reason = f" ({step.failure_reason})" if step.failure_reason else ""
-                    log(f"  {step.name:<28} {step.status}{reason}")
+                    log(f"  {step.name:<32} {step.status}{reason}")
                 if record.status != "Succeeded":
                     log(f"  failure reason: {record.failure_reason}")
                     break

@@ -2,7 +2,8 @@
 
 It receives the CreateTrainingJob request a training step would send, checks it the way the
 container depends on it (image, channels, the recipe file in the recipe channel, hyperparameters
-consistent with the recipe, one replica per instance), records the job in the SageMaker endpoint
+consistent with the recipe, one replica per instance, a validation channel exactly when the
+recipe names validation data, and the same data), records the job in the SageMaker endpoint
 and writes what a finished job leaves behind: `output.tar.gz` with `manifest.json` (an
 escrow-style checkpoint URI) and `step_wise_training_metrics.csv` (a falling loss), beside an
 empty `model.tar.gz`. A wrong request raises RequestMismatch: that is a wiring bug, not a
@@ -108,16 +109,13 @@ class StandInTrainer:
         if image != nova_sft_image_uri(self._region):
             raise RequestMismatch(f"training image {image} is not the Nova SFT image")
         channels = {c["ChannelName"]: c for c in request.get("InputDataConfig", [])}
-        if set(channels) != {"train", "recipe"}:
-            raise RequestMismatch(f"channels are {sorted(channels)}, expected recipe and train")
-        train = channels["train"]["DataSource"]["S3DataSource"]
-        if (train["S3DataType"], train.get("S3DataDistributionType")) != (
-            "Converse",
-            "FullyReplicated",
-        ):
-            raise RequestMismatch(f"train channel must be Converse and FullyReplicated: {train}")
-        self._require_object(train["S3Uri"], "train channel")
+        if set(channels) not in ({"train", "recipe"}, {"train", "recipe", "validation"}):
+            raise RequestMismatch(
+                f"channels are {sorted(channels)}, expected recipe and train (and validation)"
+            )
+        self._check_data_channel(channels, "train")
         recipe = self._load_recipe(request, channels["recipe"]["DataSource"]["S3DataSource"])
+        self._check_validation(channels, recipe)
         run = recipe["run"]
         if _hyperparameter(request, "model_type") != run["model_type"] or (
             run["model_type"] != MODEL_TYPE
@@ -143,6 +141,42 @@ class StandInTrainer:
                 f"run.replicas={run['replicas']} with {count} instances ({technique})"
             )
         return recipe
+
+    def _check_data_channel(self, channels: dict[str, Any], name: str) -> str:
+        """A data channel as the container reads it; returns its URI."""
+        source = channels[name]["DataSource"]["S3DataSource"]
+        if (source["S3DataType"], source.get("S3DataDistributionType")) != (
+            "Converse",
+            "FullyReplicated",
+        ):
+            raise RequestMismatch(f"{name} channel must be Converse and FullyReplicated: {source}")
+        uri = str(source["S3Uri"])
+        self._require_object(uri, f"{name} channel")
+        return uri
+
+    def _check_validation(self, channels: dict[str, Any], recipe: dict[str, Any]) -> None:
+        """Validation data is in both places or in neither (which one the container reads is
+        unverified), and validation runs within the job's steps."""
+        in_recipe = recipe["run"].get("validation_data_s3_path", "")
+        if "validation" not in channels:
+            if in_recipe:
+                raise RequestMismatch(
+                    f"the recipe names validation data {in_recipe} but no validation channel "
+                    "was sent"
+                )
+            return
+        uri = self._check_data_channel(channels, "validation")
+        if uri != in_recipe:
+            raise RequestMismatch(
+                f"validation channel {uri} and recipe run.validation_data_s3_path "
+                f"{in_recipe!r} disagree"
+            )
+        config = recipe["training_config"]
+        if not 1 <= int(config["val_check_interval"]) <= int(config["max_steps"]):
+            raise RequestMismatch(
+                f"val_check_interval {config['val_check_interval']} is not within max_steps "
+                f"{config['max_steps']}: validation would never run"
+            )
 
     def _load_recipe(self, request: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
         local_path = _hyperparameter(request, "sagemaker_recipe_local_path")

@@ -23,6 +23,7 @@ OUTPUT_KEYS = {
     "RecipeSha256",
     "BaseModelHyperparameter",
     "StartsFromCheckpoint",
+    "HasValidationData",
 }
 
 
@@ -40,7 +41,7 @@ def event(**overrides: object) -> dict[str, object]:
         "LoraAlpha": "64",
         "LoraPlusLrRatio": "64.0",
         "ReasoningEnabled": "false",
-        "ValidationDataS3Uri": "",
+        "ValidationDataS3Uri": "none",
         "RunName": "exec-1",
         "RecipeS3Prefix": PREFIX,
     }
@@ -71,7 +72,9 @@ def test_writes_the_rendered_recipe_and_returns_string_outputs(s3: Any) -> None:
     assert outputs["RecipeSha256"] == hashlib.sha256(body).hexdigest()
     assert outputs["BaseModelHyperparameter"] == "base_model"
     assert outputs["StartsFromCheckpoint"] == "false"
+    assert outputs["HasValidationData"] == "false"
     assert yaml.safe_load(body)["run"]["model_name_or_path"] == BASE_MODEL
+    assert yaml.safe_load(body)["run"]["validation_data_s3_path"] == ""
     assert stored_keys(s3) == ["runs/exec-1/recipe/recipe.yaml"]
 
 
@@ -87,6 +90,18 @@ def test_a_run_from_a_checkpoint_says_so(s3: Any) -> None:
     assert recipe["run"]["model_name_or_path"] == CHECKPOINT
     assert recipe["run"]["replicas"] == 8
     assert recipe["training_config"]["peft"]["peft_scheme"] == "null"
+
+
+def test_a_run_with_validation_data_says_so_and_its_recipe_names_the_data(s3: Any) -> None:
+    uri = "s3://data-bucket/datasets/validation.jsonl"
+    outputs = prepare_recipe(s3, event(ValidationDataS3Uri=uri, ValCheckInterval="0"))
+    assert outputs["HasValidationData"] == "true"
+    recipe = yaml.safe_load(
+        s3.get_object(Bucket=ARTIFACTS, Key="runs/exec-1/recipe/recipe.yaml")["Body"]
+    )
+    assert recipe["run"]["validation_data_s3_path"] == uri
+    # A quarter of MaxSteps (100): validation runs within the run, not every 2500 steps.
+    assert recipe["training_config"]["val_check_interval"] == 25
 
 
 @pytest.mark.parametrize(

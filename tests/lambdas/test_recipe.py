@@ -40,6 +40,7 @@ from lambdas.recipe_spec import (
     KNOBS,
     LORA,
     MODEL_TYPE,
+    NO_VALIDATION_DATA,
     SUPPORTED_INSTANCE_TYPES,
     TECHNIQUES,
     TEMPLATE_FILES,
@@ -65,7 +66,7 @@ def params(**overrides: object) -> dict[str, object]:
         "LoraAlpha": "128",
         "LoraPlusLrRatio": "16",
         "ReasoningEnabled": "TRUE",
-        "ValidationDataS3Uri": "",
+        "ValidationDataS3Uri": "none",
     }
     base.update(overrides)
     return base
@@ -97,7 +98,8 @@ def test_string_values_are_parsed_to_their_types() -> None:
         lora_alpha=128,
         lora_plus_lr_ratio=16.0,
         reasoning_enabled=True,
-        validation_data_s3_uri="",
+        val_check_interval=62,
+        validation_data_s3_uri="none",
     )
     assert isinstance(run.learning_rate, float)
     assert isinstance(run.lora_plus_lr_ratio, float)
@@ -117,15 +119,76 @@ def test_absent_knobs_take_their_documented_defaults() -> None:
     required = {key: params()[key] for key in REQUIRED_KEYS}
     run = validate_run(required)
     for knob in KNOBS:
-        assert getattr(run, knob_field(knob)) == knob.default, knob.name
-    assert run.validation_data_s3_uri == ""
+        if knob.derived_when is None:
+            assert getattr(run, knob_field(knob)) == knob.default, knob.name
+    # The interval's default is derived: a quarter of the default 100 steps.
+    assert run.val_check_interval == 25
+    assert run.validation_data_s3_uri == NO_VALIDATION_DATA
+    assert not run.has_validation_data
 
 
 def test_none_and_empty_count_as_absent() -> None:
     run = validate_run(params(MaxSteps=None, WarmupSteps="", ValidationDataS3Uri=None))
     assert run.warmup_steps == next(k.default for k in KNOBS if k.name == "WarmupSteps")
     assert run.max_steps == next(k.default for k in KNOBS if k.name == "MaxSteps")
-    assert run.validation_data_s3_uri == ""
+    assert run.validation_data_s3_uri == NO_VALIDATION_DATA
+
+
+def test_an_empty_validation_data_uri_is_refused_with_the_sentinel_to_use() -> None:
+    # SageMaker refuses an empty parameter value, so "" can never mean "no validation data".
+    with pytest.raises(RecipeValidationError) as caught:
+        validate_run(params(ValidationDataS3Uri=""))
+    (problem,) = caught.value.problems
+    assert problem.startswith("ValidationDataS3Uri is empty")
+    assert f"pass {NO_VALIDATION_DATA} for no validation data" in problem
+
+
+@pytest.mark.parametrize("value", ["None", "NONE", " none", "null"])
+def test_only_the_exact_sentinel_means_no_validation_data(value: str) -> None:
+    with pytest.raises(RecipeValidationError, match=r"must be none \(no validation data\) or"):
+        validate_run(params(ValidationDataS3Uri=value))
+
+
+def test_a_validation_uri_is_kept_and_reaches_the_recipe() -> None:
+    uri = "s3://data-bucket/val/part-0.jsonl"
+    run = validate_run(params(ValidationDataS3Uri=uri))
+    assert run.has_validation_data
+    assert recipe_values(run)["run.validation_data_s3_path"] == uri
+    # Without validation data the recipe holds its own empty field, never the sentinel.
+    assert recipe_values(validate_run(params()))["run.validation_data_s3_path"] == ""
+
+
+@pytest.mark.parametrize(
+    ("max_steps", "given", "expected"),
+    [
+        ("100", "0", 25),
+        ("4", "0", 1),
+        ("250", "0", 62),
+        ("100000", "0", 25000),
+        ("250", "250", 250),
+    ],
+)
+def test_the_validation_interval_is_derived_from_max_steps_or_taken_as_given(
+    max_steps: str, given: str, expected: int
+) -> None:
+    run = validate_run(params(MaxSteps=max_steps, ValCheckInterval=given))
+    assert run.val_check_interval == expected
+    assert recipe_values(run)["training_config.val_check_interval"] == expected
+
+
+def test_a_validation_interval_above_max_steps_is_refused() -> None:
+    with pytest.raises(RecipeValidationError) as caught:
+        validate_run(params(MaxSteps="100", ValCheckInterval="2500"))
+    assert caught.value.problems == [
+        "ValCheckInterval=2500: must be at most MaxSteps (100), or validation never runs; "
+        "or 0 to validate at each quarter of the run"
+    ]
+
+
+def test_a_bad_max_steps_is_reported_once_not_again_through_the_interval() -> None:
+    with pytest.raises(RecipeValidationError) as caught:
+        validate_run(params(MaxSteps="3", ValCheckInterval="50"))
+    assert [line.split("=")[0] for line in caught.value.problems] == ["MaxSteps"]
 
 
 def test_every_bad_value_is_listed_in_one_error() -> None:
@@ -143,6 +206,7 @@ def test_every_bad_value_is_listed_in_one_error() -> None:
         LoraAlpha="65",
         LoraPlusLrRatio="0.5",
         ReasoningEnabled="yes",
+        ValCheckInterval="-1",
         ValidationDataS3Uri="https://example.com/val.jsonl",
     )
     with pytest.raises(RecipeValidationError) as caught:
@@ -152,7 +216,7 @@ def test_every_bad_value_is_listed_in_one_error() -> None:
     for key in bad:
         assert sum(line.startswith(f"{key}=") for line in problems) == 1, key
     message = str(caught.value)
-    assert message.startswith("14 run parameter values are invalid")
+    assert message.startswith("15 run parameter values are invalid")
     assert all(line in message for line in problems)
     assert isinstance(caught.value, ValueError)
 
@@ -175,6 +239,11 @@ def test_every_bad_value_is_listed_in_one_error() -> None:
         ("LoraAlpha", "16", "one of 32, 64, 96, 128, 160, 192"),
         ("LoraPlusLrRatio", "70.5", "a number from 1 to 70"),
         ("ReasoningEnabled", "1", "true or false"),
+        (
+            "ValCheckInterval",
+            "100001",
+            "an integer from 1 to 100000, or 0 to derive it from MaxSteps",
+        ),
     ],
 )
 def test_a_bad_knob_names_its_allowed_range(key: str, value: object, allowed: str) -> None:
@@ -232,17 +301,19 @@ def test_instance_count_must_be_an_allowed_replica_count(technique: str) -> None
         ]
 
 
-def test_one_instance_is_lora_only() -> None:
-    assert validate_run(params(TrainingInstanceCount="1")).training_instance_count == 1
-    with pytest.raises(RecipeValidationError, match="4, 8, 16, 32 for FullRank"):
-        validate_run(params(Technique=FULL_RANK, TrainingInstanceCount="1"))
+@pytest.mark.parametrize("technique", TECHNIQUES)
+def test_one_instance_is_refused_as_the_upstream_parameter_file_says(technique: str) -> None:
+    # nova_recipe_template_parameters.json allows 4, 8, 16, 32 replicas for Nova 2 Lite SFT,
+    # LoRA included (a recipe comment that allows 1 for LoRA conflicts; recipe_spec.py says so).
+    with pytest.raises(RecipeValidationError, match=f"4, 8, 16, 32 for {technique}"):
+        validate_run(params(Technique=technique, TrainingInstanceCount="1"))
 
 
 def test_with_a_bad_technique_the_count_is_checked_against_every_technique() -> None:
     with pytest.raises(RecipeValidationError) as caught:
         validate_run(params(Technique="QLoRA", TrainingInstanceCount="2"))
     assert len(caught.value.problems) == 2
-    assert "LoRA: 1, 4, 8, 16, 32; FullRank: 4, 8, 16, 32" in caught.value.problems[1]
+    assert "LoRA: 4, 8, 16, 32; FullRank: 4, 8, 16, 32" in caught.value.problems[1]
 
 
 @pytest.mark.parametrize("instance_type", SUPPORTED_INSTANCE_TYPES)
@@ -344,7 +415,11 @@ def test_templates_hold_the_documented_defaults(technique: str) -> None:
                 get_path(template, knob.path)
             continue
         value = get_path(template, knob.path)
-        assert typed(value) == typed(knob.default), knob.name
+        if knob.derived_when is None:
+            assert typed(value) == typed(knob.default), knob.name
+        else:
+            # The template keeps the recipe's own value; every run sets a derived or given one.
+            assert typed(value) == ("int", 2500), knob.name
 
 
 def test_every_knob_is_a_run_settings_field() -> None:
@@ -398,8 +473,9 @@ def test_rendered_recipe_loads_with_exactly_the_given_values(technique: str) -> 
         )
     else:
         assert typed(config["peft"]) == typed({"peft_scheme": "null"})
+    assert typed(config["val_check_interval"]) == ("int", 62)
     # Everything the run does not set stays as the template has it.
-    for path in ("training_config.val_check_interval", "training_config.limit_val_batches"):
+    for path in ("training_config.limit_val_batches", "training_config.optim_config.adam_beta1"):
         assert typed(get_path(loaded, path)) == typed(get_path(template, path))
 
 

@@ -141,6 +141,7 @@ def test_registers_the_checkpoint_with_everything_a_replay_needs(clients: tuple[
         "LoraAlpha": "64",
         "LoraPlusLrRatio": "64.0",
         "ReasoningEnabled": "false",
+        "ValCheckInterval": "25",  # derived from MaxSteps; recorded so a replay is the same run
         "TrainingSteps": "4",
         "FirstTrainingLoss": "2.4",
         "FinalTrainingLoss": "2.0",
@@ -161,10 +162,39 @@ def test_a_full_rank_run_records_no_lora_knobs(clients: tuple[Any, Any]) -> None
 
 def test_the_approval_status_comes_from_the_event(clients: tuple[Any, Any]) -> None:
     sm, s3 = clients
-    event = {**stage_run(s3, "job-1"), "ModelApprovalStatus": "Approved"}
+    event = {**stage_run(s3, "job-1"), "ModelApprovalStatus": "Rejected"}
     result = register(sm, s3, event)
     package = sm.describe_model_package(ModelPackageName=result["ModelPackageArn"])
-    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["ModelApprovalStatus"] == "Rejected"
+
+
+def test_a_run_cannot_register_an_approved_checkpoint(clients: tuple[Any, Any]) -> None:
+    # Approval is an act of its own; whoever may start a run must not approve by doing so.
+    sm, s3 = clients
+    event = {**stage_run(s3, "job-1"), "ModelApprovalStatus": "Approved"}
+    message = refused(sm, s3, event, ValueError)
+    assert "ModelApprovalStatus='Approved': a run registers its checkpoint" in message
+    assert "python -m pipeline approve <package>" in message
+
+
+def test_none_means_no_validation_data_and_is_not_recorded(clients: tuple[Any, Any]) -> None:
+    sm, s3 = clients
+    event = {**stage_run(s3, "job-1"), "ValidationDataS3Uri": "none"}
+    result = register(sm, s3, event)
+    package = sm.describe_model_package(ModelPackageName=result["ModelPackageArn"])
+    assert "ValidationDataS3Uri" not in package["CustomerMetadataProperties"]
+
+
+def test_validation_data_is_recorded_for_a_replay(clients: tuple[Any, Any]) -> None:
+    sm, s3 = clients
+    uri = "s3://data-bucket/datasets/validation.jsonl"
+    event = {**stage_run(s3, "job-1", ValidationDataS3Uri=uri), "ValidationDataS3Uri": uri}
+    result = register(sm, s3, event)
+    metadata = sm.describe_model_package(ModelPackageName=result["ModelPackageArn"])[
+        "CustomerMetadataProperties"
+    ]
+    assert metadata["ValidationDataS3Uri"] == uri
+    assert metadata["ValCheckInterval"] == "25"
 
 
 def test_a_second_call_returns_the_same_package_and_creates_nothing(

@@ -85,13 +85,100 @@ def report_exists(s3: Any) -> bool:
 
 def test_a_valid_object_returns_the_sample_count_and_writes_the_report(s3: Any) -> None:
     uri = put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
-    assert handler(event(uri)) == {"Samples": "64", "Findings": "0"}
+    assert handler(event(uri)) == {"Samples": "64", "Findings": "0", "ValidationSamples": "none"}
     report = read_report(s3)
     assert report["ok"] is True
     assert report["samples"] == 64
     assert report["train_data_s3_uri"] == uri
     assert report["settings"]["global_batch_size"] == 32
     assert report["settings"]["dataset_bucket"] == DATA
+
+
+VALIDATION_REPORT_KEY = "runs/exec-1/data-validation/validation-report.json"
+VALIDATION_REPORT_URI = f"s3://{ARTIFACTS}/{VALIDATION_REPORT_KEY}"
+
+
+def with_validation(train_uri: str, validation_uri: str) -> dict[str, Any]:
+    return event(
+        train_uri,
+        ValidationDataS3Uri=validation_uri,
+        ValidationReportS3Uri=VALIDATION_REPORT_URI,
+    )
+
+
+def test_validation_data_is_checked_and_reported_like_the_training_data(s3: Any) -> None:
+    lines = SAMPLE_DATA.read_text(encoding="utf-8").splitlines(keepends=True)
+    train = put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
+    validation = put(s3, "validation/validation.jsonl", "".join(lines[:40]))
+    outputs = handler(with_validation(train, validation))
+    assert outputs == {"Samples": "64", "Findings": "0", "ValidationSamples": "40"}
+    document = json.loads(s3.get_object(Bucket=ARTIFACTS, Key=VALIDATION_REPORT_KEY)["Body"].read())
+    assert document["validation_data_s3_uri"] == validation
+    assert (document["ok"], document["samples"]) == (True, 40)
+    assert read_report(s3)["train_data_s3_uri"] == train
+
+
+def test_invalid_validation_data_fails_the_step_naming_the_parameter(s3: Any) -> None:
+    lines = SAMPLE_DATA.read_text(encoding="utf-8").splitlines(keepends=True)
+    train = put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
+    # The same rules as the training data: fewer samples than GlobalBatchSize is a finding.
+    validation = put(s3, "validation/validation.jsonl", "".join(lines[:10]))
+    with pytest.raises(DatasetInvalidError) as raised:
+        handler(with_validation(train, validation))
+    reason = str(raised.value)
+    assert reason.startswith("ValidationDataS3Uri: dataset invalid")
+    assert "samples.batch_size" in reason
+    assert reason.endswith(f"Full report: {VALIDATION_REPORT_URI}")
+    assert "TrainDataS3Uri" not in reason  # the training data was valid
+    assert len(reason) <= FAILURE_REASON_CHARS
+
+
+def test_both_invalid_datasets_are_reported_within_the_reason_limit(s3: Any) -> None:
+    bad = "\n".join(sample(question=f"User: {i}" + " pad" * 200) for i in range(40)) + "\n"
+    train = put(s3, "train/train.jsonl", bad)
+    validation = put(s3, "validation/validation.jsonl", bad)
+    with pytest.raises(DatasetInvalidError) as raised:
+        handler(with_validation(train, validation))
+    reason = str(raised.value)
+    assert len(reason) <= FAILURE_REASON_CHARS
+    assert reason.startswith("TrainDataS3Uri: dataset invalid")
+    assert "\nValidationDataS3Uri: dataset invalid" in reason
+    assert f"Full report: {REPORT_URI}" in reason
+    assert reason.endswith(f"Full report: {VALIDATION_REPORT_URI}")
+
+
+def test_unreadable_validation_data_is_refused_by_name_before_training(s3: Any) -> None:
+    train = put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
+    with pytest.raises(DatasetAccessError) as raised:
+        handler(with_validation(train, f"s3://{DATA}/validation/missing.jsonl"))
+    message = str(raised.value)
+    assert "the object does not exist" in message
+    assert "upload the validation data there or correct ValidationDataS3Uri" in message
+    # The access check is the one the training data gets: a bucket the run cannot see.
+    with pytest.raises(DatasetAccessError, match="bucket no-such-bucket-x does not exist"):
+        handler(with_validation(train, "s3://no-such-bucket-x/validation.jsonl"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"ValidationDataS3Uri": ""}, "ValidationDataS3Uri is empty: pass none"),
+        ({"ValidationDataS3Uri": "s3://data-bucket/v.jsonl"}, "the event has no ValidationReport"),
+        ({"ValidationDataS3Uri": "https://x/v.jsonl"}, "ValidationDataS3Uri must be an s3://"),
+    ],
+)
+def test_a_bad_validation_input_is_named(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_event(event(f"s3://{DATA}/t.jsonl", **overrides))
+
+
+def test_none_and_an_absent_input_both_mean_no_validation_data() -> None:
+    from lambdas.recipe_spec import NO_VALIDATION_DATA
+
+    assert validate_dataset.NO_VALIDATION_DATA == NO_VALIDATION_DATA
+    train = f"s3://{DATA}/t.jsonl"
+    assert parse_event(event(train)).validation is None
+    assert parse_event(event(train, ValidationDataS3Uri="none")).validation is None
 
 
 def test_an_invalid_object_fails_with_the_first_findings_and_the_report_location(
@@ -139,7 +226,7 @@ def test_a_prefix_is_one_dataset_of_every_object_under_it(s3: Any) -> None:
     put(s3, "train/", b"")  # a console-made folder marker is not a file
     put(s3, "train/part-1.jsonl", "".join(lines[:40]))
     put(s3, "train/part-2.jsonl", "".join(lines[40:]))
-    assert handler(event(f"s3://{DATA}/train/")) == {"Samples": "64", "Findings": "0"}
+    assert handler(event(f"s3://{DATA}/train/"))["Samples"] == "64"
     assert [s["source"] for s in read_report(s3)["sources"]] == [
         f"s3://{DATA}/train/part-1.jsonl",
         f"s3://{DATA}/train/part-2.jsonl",

@@ -19,7 +19,12 @@ import pytest
 
 from lambdas.recipe import render_recipe, validate_run
 from lambdas.recipe_spec import BASE_MODEL
-from lambdas.registry import CheckpointRecord, RegistrationRequest, register_checkpoint
+from lambdas.registry import (
+    CheckpointRecord,
+    RegistrationRequest,
+    register_checkpoint,
+    set_approval,
+)
 from pipeline.cli import main
 from pipeline.config import CDK_JSON, EnvironmentConfig, read_cdk_json
 
@@ -119,7 +124,7 @@ def register(
     """Leave a finished job's recipe and output behind and register its checkpoint."""
     artifacts, data = buckets(env)
     sm, s3 = client(session, "sagemaker"), client(session, "s3")
-    count = 4 if technique == "FullRank" else 1
+    count = 4
     settings = validate_run(
         {
             "Technique": technique,
@@ -164,12 +169,16 @@ def register(
         "ModelNameOrPath": parent,
         "Technique": technique,
         "RecipeS3Uri": f"s3://{artifacts}/{recipe_key}",
-        "ModelApprovalStatus": approval,
+        # A run registers pending (or rejected); approval is an act of its own, done below.
+        "ModelApprovalStatus": "PendingManualApproval" if approval == "Approved" else approval,
         "TrainDataS3Uri": train_uri or f"s3://{data}/datasets/train.jsonl",
         "TrainingInstanceType": "ml.p5.48xlarge",
         "PipelineExecutionArn": execution_arn,
     }
-    return register_checkpoint(sm, s3, RegistrationRequest.from_event(event)).record
+    record = register_checkpoint(sm, s3, RegistrationRequest.from_event(event)).record
+    if approval == "Approved":
+        record = set_approval(sm, record.model_package_arn, "Approved")
+    return record
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

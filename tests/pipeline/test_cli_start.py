@@ -49,7 +49,7 @@ def test_starts_with_exactly_the_given_parameters_and_prints_the_plan(
     assert "* MaxSteps = 200" in out
     assert "  LearningRate = 1e-05" in out  # the deployed default, not overridden
     assert "  ReasoningEnabled = false" in out
-    assert '  ValidationDataS3Uri = ""' in out
+    assert "  ValidationDataS3Uri = none" in out
     # dev: 4 instances for up to 86400 s = 96 instance-hours at the default table's price.
     assert "at most 96.0 instance-hours" in out
     assert "$10,854.72" in out

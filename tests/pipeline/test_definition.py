@@ -29,14 +29,22 @@ from lambdas.recipe_spec import BASE_MODEL, FULL_RANK, KNOBS, nova_sft_image_uri
 from pipeline import definition as definition_module
 from pipeline.config import EnvironmentConfig
 from pipeline.definition import (
+    BASE_MODEL_VALIDATION_CONDITION,
+    CHECKPOINT_VALIDATION_CONDITION,
     CONDITION_STEP,
+    JOB_VARIANTS,
     PREPARE_OUTPUTS,
     PREPARE_STEP,
     REGISTER_FROM_BASE_MODEL,
+    REGISTER_FROM_BASE_MODEL_WITH_VALIDATION,
     REGISTER_FROM_CHECKPOINT,
+    REGISTER_FROM_CHECKPOINT_WITH_VALIDATION,
     REGISTER_OUTPUTS,
     TRAIN_FROM_BASE_MODEL,
+    TRAIN_FROM_BASE_MODEL_WITH_VALIDATION,
     TRAIN_FROM_CHECKPOINT,
+    TRAIN_FROM_CHECKPOINT_WITH_VALIDATION,
+    TRAINING_STEPS,
     VALIDATE_OUTPUTS,
     VALIDATE_STEP,
     DefinitionBuildError,
@@ -254,6 +262,7 @@ def test_parameters_are_the_public_names_with_their_types(definition: dict[str, 
         ("LoraAlpha", "Integer"),
         ("LoraPlusLrRatio", "Float"),
         ("ReasoningEnabled", "Boolean"),
+        ("ValCheckInterval", "Integer"),
         ("MaxRuntimeSeconds", "Integer"),
         ("ModelApprovalStatus", "String"),
     ]
@@ -264,7 +273,7 @@ def test_defaults_come_from_the_recipe_facts_and_the_environment(
 ) -> None:
     defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
     assert "DefaultValue" not in definition["Parameters"][0]  # TrainDataS3Uri must be given
-    assert defaults["ValidationDataS3Uri"] == ""
+    assert defaults["ValidationDataS3Uri"] == "none"
     assert defaults["ModelNameOrPath"] == BASE_MODEL == "nova-lite-2/prod"
     assert defaults["Technique"] == "LoRA"
     assert defaults["TrainingInstanceType"] == ENV.training_instance_type
@@ -281,15 +290,25 @@ def test_defaults_come_from_the_recipe_facts_and_the_environment(
         "LoraAlpha": 64,
         "LoraPlusLrRatio": 64.0,
         "ReasoningEnabled": False,
+        "ValCheckInterval": 0,  # derived from MaxSteps by PrepareRecipe
     }
+
+
+def test_no_parameter_default_is_an_empty_string(definition: dict[str, Any]) -> None:
+    # SageMaker refuses an empty parameter value (aws/sagemaker-python-sdk issues 4016, 3564):
+    # an empty default would fail CreatePipeline, and with it the deployment.
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    assert [name for name, value in defaults.items() if value == ""] == []
+    assert all(value is not None for name, value in defaults.items() if name != "TrainDataS3Uri")
 
 
 def test_closed_choices_are_enumerated_for_the_console(definition: dict[str, Any]) -> None:
     enums = {p["Name"]: p["EnumValues"] for p in definition["Parameters"] if "EnumValues" in p}
     assert enums == {
         "Technique": ["LoRA", "FullRank"],
-        "TrainingInstanceType": ["ml.p5.48xlarge", "ml.p5en.48xlarge", "ml.p4d.24xlarge"],
-        "ModelApprovalStatus": ["PendingManualApproval", "Approved", "Rejected"],
+        "TrainingInstanceType": ["ml.p5.48xlarge", "ml.p5en.48xlarge"],
+        # Approval is an act of its own (approve, the console), never a run's parameter.
+        "ModelApprovalStatus": ["PendingManualApproval", "Rejected"],
     }
 
 
@@ -330,26 +349,97 @@ def test_the_reference_check_catches_each_kind_of_dangling_get(
 # -- steps ------------------------------------------------------------------------------------
 
 
-def test_steps_run_validate_prepare_then_one_branch(definition: dict[str, Any]) -> None:
+def _equals_true(output: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "Type": "Equals",
+            "LeftValue": {"Get": f"Steps.PrepareRecipe.OutputParameters['{output}']"},
+            "RightValue": "true",
+        }
+    ]
+
+
+def test_steps_run_validate_prepare_then_one_of_four_jobs(definition: dict[str, Any]) -> None:
     top = [step["Name"] for step in definition["Steps"]]
     assert top == [VALIDATE_STEP, PREPARE_STEP, CONDITION_STEP]
     assert definition["Steps"][1]["DependsOn"] == [VALIDATE_STEP]
     condition = definition["Steps"][2]["Arguments"]
-    assert condition["Conditions"] == [
-        {
-            "Type": "Equals",
-            "LeftValue": {"Get": "Steps.PrepareRecipe.OutputParameters['StartsFromCheckpoint']"},
-            "RightValue": "true",
+    assert condition["Conditions"] == _equals_true("StartsFromCheckpoint")
+    branches = {}
+    for side in ("IfSteps", "ElseSteps"):
+        (inner,) = condition[side]
+        assert inner["Type"] == "Condition"
+        assert inner["Arguments"]["Conditions"] == _equals_true("HasValidationData")
+        branches[inner["Name"]] = {
+            inner_side: [s["Name"] for s in inner["Arguments"][inner_side]]
+            for inner_side in ("IfSteps", "ElseSteps")
         }
+    assert branches == {
+        CHECKPOINT_VALIDATION_CONDITION: {
+            "IfSteps": [
+                TRAIN_FROM_CHECKPOINT_WITH_VALIDATION,
+                REGISTER_FROM_CHECKPOINT_WITH_VALIDATION,
+            ],
+            "ElseSteps": [TRAIN_FROM_CHECKPOINT, REGISTER_FROM_CHECKPOINT],
+        },
+        BASE_MODEL_VALIDATION_CONDITION: {
+            "IfSteps": [
+                TRAIN_FROM_BASE_MODEL_WITH_VALIDATION,
+                REGISTER_FROM_BASE_MODEL_WITH_VALIDATION,
+            ],
+            "ElseSteps": [TRAIN_FROM_BASE_MODEL, REGISTER_FROM_BASE_MODEL],
+        },
+    }
+    assert sorted(TRAINING_STEPS) == sorted(
+        step["Name"] for step, _ in flatten(definition["Steps"]) if step["Type"] == "Training"
+    )
+
+
+def test_training_step_names_leave_room_for_the_job_name_pipelines_gives(
+    definition: dict[str, Any],
+) -> None:
+    # Pipelines names a step's job pipelines-<12-character execution id>-<step>-<10 characters>
+    # (not documented to shorten a long step name); CreateTrainingJob takes at most 63.
+    names = [s["Name"] for s, _ in flatten(definition["Steps"]) if s["Type"] == "Training"]
+    assert len(names) == 4
+    longest = max(len(f"pipelines-{'x' * 12}-{name}-{'y' * 10}") for name in names)
+    assert longest <= 63
+
+
+def channels_of(definition: dict[str, Any], step: str) -> dict[str, Any]:
+    request = steps_by_name(definition)[step]["Arguments"]
+    return {c["ChannelName"]: c for c in request["InputDataConfig"]}
+
+
+@pytest.mark.parametrize("variant", JOB_VARIANTS, ids=lambda v: v.training_step)
+def test_only_the_jobs_with_validation_send_the_validation_channel(
+    definition: dict[str, Any], variant: Any
+) -> None:
+    channels = channels_of(definition, variant.training_step)
+    if not variant.with_validation:
+        # SageMaker refuses a channel with an empty URI: no channel at all without data.
+        assert set(channels) == {"train", "recipe"}
+        return
+    assert set(channels) == {"train", "recipe", "validation"}
+    validation, train = channels["validation"], channels["train"]
+    assert validation["DataSource"]["S3DataSource"] == {
+        **train["DataSource"]["S3DataSource"],
+        "S3Uri": {"Get": "Parameters.ValidationDataS3Uri"},
+    }
+    assert validation["DataSource"]["S3DataSource"]["S3DataType"] == "Converse"
+    assert validation["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "FullyReplicated"
+    # Apart from the channel, the request is the one without validation data.
+    without = next(
+        v
+        for v in JOB_VARIANTS
+        if v.hyperparameter == variant.hyperparameter and not v.with_validation
+    )
+    steps = steps_by_name(definition)
+    mine = {**steps[variant.training_step]["Arguments"]}
+    mine["InputDataConfig"] = [
+        c for c in mine["InputDataConfig"] if c["ChannelName"] != "validation"
     ]
-    assert [s["Name"] for s in condition["IfSteps"]] == [
-        TRAIN_FROM_CHECKPOINT,
-        REGISTER_FROM_CHECKPOINT,
-    ]
-    assert [s["Name"] for s in condition["ElseSteps"]] == [
-        TRAIN_FROM_BASE_MODEL,
-        REGISTER_FROM_BASE_MODEL,
-    ]
+    assert mine == steps[without.training_step]["Arguments"]
 
 
 def test_each_branch_sets_the_hyperparameter_the_sdk_picks_for_its_source(
@@ -433,6 +523,7 @@ def test_validate_step_gets_the_data_the_batch_size_and_its_report_location(
         step["Arguments"],
         {
             "Parameters.TrainDataS3Uri": "s3://data/train.jsonl",
+            "Parameters.ValidationDataS3Uri": "s3://data/validation.jsonl",
             "Parameters.GlobalBatchSize": 64,
             "Parameters.ReasoningEnabled": True,
             "Execution.PipelineExecutionId": "run1",
@@ -440,9 +531,13 @@ def test_validate_step_gets_the_data_the_batch_size_and_its_report_location(
     )
     assert event == {
         "TrainDataS3Uri": "s3://data/train.jsonl",
+        "ValidationDataS3Uri": "s3://data/validation.jsonl",
         "GlobalBatchSize": 64,
         "ReasoningEnabled": True,
         "ReportS3Uri": f"s3://{ARTIFACTS}/runs/run1/data-validation/report.json",
+        "ValidationReportS3Uri": (
+            f"s3://{ARTIFACTS}/runs/run1/data-validation/validation-report.json"
+        ),
     }
     # The validator's own event parser accepts it.
     from lambdas.validate_dataset import parse_event
@@ -452,6 +547,8 @@ def test_validate_step_gets_the_data_the_batch_size_and_its_report_location(
         ARTIFACTS,
         "runs/run1/data-validation/report.json",
     )
+    assert request.validation is not None
+    assert request.validation.data_uri == "s3://data/validation.jsonl"
 
 
 def test_prepare_step_sends_exactly_the_keys_the_prepare_function_accepts(
@@ -474,10 +571,7 @@ def test_prepare_step_sends_exactly_the_keys_the_prepare_function_accepts(
 
 @pytest.mark.parametrize(
     ("register", "training"),
-    [
-        (REGISTER_FROM_CHECKPOINT, TRAIN_FROM_CHECKPOINT),
-        (REGISTER_FROM_BASE_MODEL, TRAIN_FROM_BASE_MODEL),
-    ],
+    [(variant.register_step, variant.training_step) for variant in JOB_VARIANTS],
 )
 def test_register_steps_read_their_own_job_and_the_runs_inputs(
     definition: dict[str, Any], register: str, training: str

@@ -1,14 +1,16 @@
 """The training request of the pipeline equals the reference notebook's, for every kind of run.
 
-For each technique, from the base model and from an s3:// checkpoint, the same run values go two
-ways against the local moto server:
+For each technique, from the base model and from an s3:// checkpoint, with validation data and
+without, the same run values go two ways against the local moto server:
 
 - the notebook's way: `PyTorch(training_recipe=<template>, recipe_overrides=<values>, ...)` and
-  `fit(inputs={"train": ...}, wait=False)`, whose CreateTrainingJob request is captured from the
-  wire with a botocore `before-call` hook;
+  `fit(inputs={"train": ..., "validation": ...}, wait=False)` (no "validation" without data; the
+  channel as AWS's tooling sends it), whose CreateTrainingJob request is captured from the wire
+  with a botocore `before-call` hook;
 - the pipeline's way: the definition's PrepareRecipe event is resolved from the same parameters
-  and run through the real prepare_recipe core, its StartsFromCheckpoint picks the condition's
-  branch, and that branch's training step Arguments are resolved with the step's outputs.
+  and run through the real prepare_recipe core, its StartsFromCheckpoint and HasValidationData
+  pick the conditions' branches, and the chosen training step's Arguments are resolved with the
+  step's outputs.
 
 The two requests must be equal apart from what the pipeline names differently on purpose: the
 recipe channel's S3 folder and the recipe's file name (and the job name, which Pipelines assigns).
@@ -29,7 +31,14 @@ from botocore.validate import ParamValidator
 
 from lambdas.prepare_recipe import prepare_recipe
 from lambdas.recipe import RUN_KEYS, recipe_values, validate_run
-from lambdas.recipe_spec import BASE_MODEL, FULL_RANK, LORA, TEMPLATE_FILES, nova_sft_image_uri
+from lambdas.recipe_spec import (
+    BASE_MODEL,
+    FULL_RANK,
+    LORA,
+    NO_VALIDATION_DATA,
+    TEMPLATE_FILES,
+    nova_sft_image_uri,
+)
 from pipeline.definition import CONDITION_STEP, PREPARE_STEP
 from tests.pipeline.test_definition import ARTIFACTS, ENV, INPUTS, built_definition, resolve
 
@@ -53,6 +62,7 @@ RUN: dict[str, Any] = {
     "LoraAlpha": 128,
     "LoraPlusLrRatio": 16.0,
     "ReasoningEnabled": True,
+    "ValCheckInterval": 50,
 }
 OUTPUT_PATH = f"s3://{ARTIFACTS}/runs/{EXECUTION_ID}/training"
 RUN_NAME = f"{ENV.pipeline_name}-{EXECUTION_ID}"
@@ -143,16 +153,18 @@ def notebook_request(aws: boto3.Session, notebook: Notebook, run: dict[str, Any]
         # The project encrypts job output with its own key; the notebook takes the same argument.
         output_kms_key=INPUTS["kms_key_arn"],
     )
-    estimator.fit(
-        inputs={
-            "train": TrainingInput(
-                s3_data=RUN["TrainDataS3Uri"],
-                distribution="FullyReplicated",
-                s3_data_type="Converse",
-            )
-        },
-        wait=False,
-    )
+    inputs = {
+        "train": TrainingInput(
+            s3_data=RUN["TrainDataS3Uri"], distribution="FullyReplicated", s3_data_type="Converse"
+        )
+    }
+    if settings.has_validation_data:
+        inputs["validation"] = TrainingInput(
+            s3_data=settings.validation_data_s3_uri,
+            distribution="FullyReplicated",
+            s3_data_type="Converse",
+        )
+    estimator.fit(inputs=inputs, wait=False)
     assert len(notebook.sent) == 1, "fit() should send exactly one CreateTrainingJob"
     return notebook.sent[0]
 
@@ -173,11 +185,15 @@ def pipeline_request(
     for name, value in outputs.items():
         scope[f"Steps.{PREPARE_STEP}.OutputParameters['{name}']"] = value
 
-    condition = steps[CONDITION_STEP]["Arguments"]
-    (check,) = condition["Conditions"]
-    assert check["Type"] == "Equals"
-    branch = "IfSteps" if resolve(check["LeftValue"], scope) == check["RightValue"] else "ElseSteps"
-    (training,) = [step for step in condition[branch] if step["Type"] == "Training"]
+    # Follow the conditions, as Pipelines does, down to the one training step that runs.
+    chosen = [steps[CONDITION_STEP]]
+    while chosen[0]["Type"] == "Condition":
+        condition = chosen[0]["Arguments"]
+        (check,) = condition["Conditions"]
+        assert check["Type"] == "Equals"
+        taken = resolve(check["LeftValue"], scope) == check["RightValue"]
+        chosen = condition["IfSteps" if taken else "ElseSteps"]
+    (training,) = [step for step in chosen if step["Type"] == "Training"]
     return training["Name"], resolve(training["Arguments"], scope), outputs
 
 
@@ -210,14 +226,23 @@ class Case:
     source: str
     expected_step: str
     hyperparameter: str
+    validation: str = str(RUN["ValidationDataS3Uri"])
 
 
 CASES = {
-    "lora-base": Case(LORA, BASE_MODEL, "TrainFromBaseModel", "base_model"),
-    "lora-checkpoint": Case(LORA, CHECKPOINT, "TrainFromCheckpoint", "base_model_location"),
-    "fullrank-base": Case(FULL_RANK, BASE_MODEL, "TrainFromBaseModel", "base_model"),
+    "lora-base": Case(LORA, BASE_MODEL, "TrainFromBaseModelValidating", "base_model"),
+    "lora-checkpoint": Case(
+        LORA, CHECKPOINT, "TrainFromCheckpointValidating", "base_model_location"
+    ),
+    "fullrank-base": Case(FULL_RANK, BASE_MODEL, "TrainFromBaseModelValidating", "base_model"),
     "fullrank-checkpoint": Case(
-        FULL_RANK, CHECKPOINT, "TrainFromCheckpoint", "base_model_location"
+        FULL_RANK, CHECKPOINT, "TrainFromCheckpointValidating", "base_model_location"
+    ),
+    "lora-base-no-validation": Case(
+        LORA, BASE_MODEL, "TrainFromBaseModel", "base_model", NO_VALIDATION_DATA
+    ),
+    "fullrank-checkpoint-no-validation": Case(
+        FULL_RANK, CHECKPOINT, "TrainFromCheckpoint", "base_model_location", NO_VALIDATION_DATA
     ),
 }
 
@@ -226,7 +251,12 @@ CASES = {
 def test_the_pipeline_sends_what_the_notebook_sends(
     aws: boto3.Session, notebook: Notebook, case: Case
 ) -> None:
-    parameters = {**RUN, "Technique": case.technique, "ModelNameOrPath": case.source}
+    parameters = {
+        **RUN,
+        "Technique": case.technique,
+        "ModelNameOrPath": case.source,
+        "ValidationDataS3Uri": case.validation,
+    }
     step, pipeline, prepared = pipeline_request(aws, built_definition(), parameters)
     assert step == case.expected_step
 
@@ -258,3 +288,12 @@ def test_the_pipeline_sends_what_the_notebook_sends(
     pipeline_recipe = yaml.safe_load(s3_text(aws, prepared["RecipeS3Uri"]))
     assert pipeline_recipe == notebook_recipe
     assert pipeline_recipe["run"]["model_name_or_path"] == case.source
+    # Validation data reaches the job both ways AWS's tooling sends it, or not at all.
+    channels = {c["ChannelName"] for c in pipeline["InputDataConfig"]}
+    if case.validation == NO_VALIDATION_DATA:
+        assert channels == {"train", "recipe"}
+        assert pipeline_recipe["run"]["validation_data_s3_path"] == ""
+    else:
+        assert channels == {"train", "recipe", "validation"}
+        assert pipeline_recipe["run"]["validation_data_s3_path"] == case.validation
+        assert pipeline_recipe["training_config"]["val_check_interval"] == 50

@@ -163,6 +163,30 @@ def test_unknown_intrinsics_stop_the_deployment(tmp_path: Path, aws: boto3.Sessi
         deploy_stage(assembly(tmp_path, template), "sandbox", aws)
 
 
+def test_a_pipeline_parameter_with_an_empty_default_is_refused(
+    tmp_path: Path, aws: boto3.Session
+) -> None:
+    template = training_template()
+    template["Resources"]["Pipeline"]["Properties"]["PipelineDefinition"] = {
+        "PipelineDefinitionBody": json.dumps(
+            {
+                "Parameters": [
+                    {"Name": "TrainDataS3Uri", "Type": "String"},
+                    {"Name": "ValidationDataS3Uri", "Type": "String", "DefaultValue": ""},
+                    {"Name": "MaxSteps", "Type": "Integer", "DefaultValue": 0},
+                ],
+                "Steps": [],
+            }
+        )
+    }
+    with pytest.raises(DefinitionError) as caught:
+        deploy_stage(assembly(tmp_path, template), "sandbox", aws)
+    message = str(caught.value)
+    assert "sandbox-Training/Pipeline: parameter(s) ValidationDataS3Uri have an empty" in message
+    assert "MaxSteps" not in message  # 0 is a value; only the empty string is refused
+    assert aws.client("sagemaker").list_pipelines()["PipelineSummaries"] == []
+
+
 def test_missing_assembly_says_to_synthesize(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError, match="run `make synth` first"):
         stage_stacks(tmp_path, "sandbox")

@@ -45,13 +45,25 @@ def test_run_two_starts_from_run_ones_checkpoint_and_the_registry_records_it(
     assert checkpoint.startswith("s3://customer-escrow-")
     assert first.parameters["ModelNameOrPath"] == BASE_MODEL
     assert second.parameters["ModelNameOrPath"] == checkpoint
-    # Each run took its own branch of the condition.
+    # Each run took its own branch of the conditions: run 1 without validation data (the
+    # parameter's default, none), run 2 with it.
+    assert first.parameters["ValidationDataS3Uri"] == "none"
     assert first.step("TrainFromBaseModel").status == "Succeeded"
     assert first.step("TrainFromCheckpoint").status == "NotExecuted"
-    assert second.step("TrainFromCheckpoint").status == "Succeeded"
-    hyperparameters = second.step("TrainFromCheckpoint").arguments["HyperParameters"]
+    assert second.step("TrainFromCheckpointValidating").status == "Succeeded"
+    assert second.step("TrainFromCheckpoint").status == "NotExecuted"
+    request = second.step("TrainFromCheckpointValidating").arguments
+    hyperparameters = request["HyperParameters"]
     assert hyperparameters["base_model_location"] == checkpoint
     assert "base_model" not in hyperparameters
+    channels = {c["ChannelName"]: c for c in request["InputDataConfig"]}
+    validation = second.parameters["ValidationDataS3Uri"]
+    assert validation.endswith("/datasets/sample/validation.jsonl")
+    assert channels["validation"]["DataSource"]["S3DataSource"]["S3Uri"] == validation
+    assert "validation" not in {
+        c["ChannelName"] for c in first.step("TrainFromBaseModel").arguments["InputDataConfig"]
+    }
+    assert second.output("ValidationSamples") == "32"
 
     newest, oldest = result.lineage
     assert newest.checkpoint_uri == second.output("CheckpointS3Uri")

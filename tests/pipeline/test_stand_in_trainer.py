@@ -21,7 +21,12 @@ BUCKET = "artifacts"
 CHECKPOINT = "s3://customer-escrow-123456789012-smtj-abc/job/step_100"
 
 
-def request_for(aws: boto3.Session, source: str = BASE_MODEL, count: int = 4) -> dict[str, Any]:
+VALIDATION = f"s3://{BUCKET}/data/validation.jsonl"
+
+
+def request_for(
+    aws: boto3.Session, source: str = BASE_MODEL, count: int = 4, validation: str = "none"
+) -> dict[str, Any]:
     """A request as the pipeline's training step sends it, with its recipe and data in S3."""
     s3 = aws.client("s3")
     s3.create_bucket(Bucket=BUCKET)
@@ -33,12 +38,26 @@ def request_for(aws: boto3.Session, source: str = BASE_MODEL, count: int = 4) ->
             "TrainingInstanceCount": str(count),
             "RunName": "run-1",
             "MaxSteps": "10",
+            "ValidationDataS3Uri": validation,
         }
     )
     s3.put_object(Bucket=BUCKET, Key="runs/1/recipe/recipe.yaml", Body=render_recipe(settings))
     s3.put_object(Bucket=BUCKET, Key="data/train.jsonl", Body=b"{}\n")
+    s3.put_object(Bucket=BUCKET, Key="data/validation.jsonl", Body=b"{}\n")
     channel = {"S3DataDistributionType": "FullyReplicated"}
     hyperparameter = "base_model_location" if source.startswith("s3://") else "base_model"
+    validation_channels = (
+        []
+        if validation == "none"
+        else [
+            {
+                "ChannelName": "validation",
+                "DataSource": {
+                    "S3DataSource": {**channel, "S3DataType": "Converse", "S3Uri": validation}
+                },
+            }
+        ]
+    )
     return {
         "TrainingJobName": "pipelines-1-Train",
         "AlgorithmSpecification": {
@@ -62,6 +81,7 @@ def request_for(aws: boto3.Session, source: str = BASE_MODEL, count: int = 4) ->
                     }
                 },
             },
+            *validation_channels,
             {
                 "ChannelName": "recipe",
                 "DataSource": {
@@ -168,6 +188,52 @@ def _no_recipe_channel(request: dict[str, Any]) -> None:
     del request["InputDataConfig"][1]
 
 
+def _validation_channel_without_validation_data(request: dict[str, Any]) -> None:
+    channel = copy.deepcopy(request["InputDataConfig"][0])
+    channel["ChannelName"] = "validation"
+    channel["DataSource"]["S3DataSource"]["S3Uri"] = VALIDATION
+    request["InputDataConfig"].append(channel)
+
+
+def test_a_request_with_validation_data_in_channel_and_recipe_runs(aws: boto3.Session) -> None:
+    trainer = StandInTrainer(session=aws, region=REGION)
+    described = trainer.train(request_for(aws, validation=VALIDATION))
+    assert described["TrainingJobStatus"] == "Completed"
+
+
+def _validation_elsewhere(request: dict[str, Any]) -> None:
+    request["InputDataConfig"][1]["DataSource"]["S3DataSource"]["S3Uri"] = (
+        f"s3://{BUCKET}/data/train.jsonl"
+    )
+
+
+def _validation_channel_missing(request: dict[str, Any]) -> None:
+    del request["InputDataConfig"][1]
+
+
+def _validation_channel_s3_prefix(request: dict[str, Any]) -> None:
+    request["InputDataConfig"][1]["DataSource"]["S3DataSource"]["S3DataType"] = "S3Prefix"
+
+
+@pytest.mark.parametrize(
+    ("break_it", "message"),
+    [
+        (_validation_elsewhere, "validation channel .* and recipe .* disagree"),
+        (_validation_channel_missing, "the recipe names validation data .* no validation channel"),
+        (_validation_channel_s3_prefix, "validation channel must be Converse"),
+    ],
+)
+def test_validation_data_must_reach_the_job_both_ways_or_not_at_all(
+    aws: boto3.Session, break_it: Any, message: str
+) -> None:
+    trainer = StandInTrainer(session=aws, region=REGION)
+    request = copy.deepcopy(request_for(aws, validation=VALIDATION))
+    break_it(request)
+    with pytest.raises(RequestMismatch, match=message):
+        trainer.train(request)
+    assert aws.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+
+
 @pytest.mark.parametrize(
     ("break_it", "message"),
     [
@@ -179,6 +245,7 @@ def _no_recipe_channel(request: dict[str, Any]) -> None:
         (_recipe_path_outside_the_channel, "is not in the channel"),
         (_recipe_missing, "does not exist"),
         (_no_recipe_channel, "expected recipe and train"),
+        (_validation_channel_without_validation_data, "disagree"),
     ],
 )
 def test_a_request_the_container_could_not_run_is_refused(
@@ -191,3 +258,17 @@ def test_a_request_the_container_could_not_run_is_refused(
     with pytest.raises(RequestMismatch, match=message):
         trainer.train(request)
     assert aws.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+
+
+def test_a_validation_interval_beyond_the_run_is_refused(aws: boto3.Session) -> None:
+    request = request_for(aws, validation=VALIDATION)
+    s3 = aws.client("s3")
+    recipe = s3.get_object(Bucket=BUCKET, Key="runs/1/recipe/recipe.yaml")["Body"].read()
+    assert b"val_check_interval: 2\n" in recipe  # a quarter of MaxSteps 10
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="runs/1/recipe/recipe.yaml",
+        Body=recipe.replace(b"val_check_interval: 2\n", b"val_check_interval: 2500\n"),
+    )
+    with pytest.raises(RequestMismatch, match="validation would never run"):
+        StandInTrainer(session=aws, region=REGION).train(request)

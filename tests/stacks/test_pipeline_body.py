@@ -74,13 +74,16 @@ def test_lambda_steps_call_this_stacks_functions(body: tuple[str, Any]) -> None:
         "PrepareRecipe": "<Functions/PrepareRecipe.Arn>",
         "RegisterFromCheckpoint": "<Functions/RegisterCheckpoint.Arn>",
         "RegisterFromBaseModel": "<Functions/RegisterCheckpoint.Arn>",
+        "RegisterFromCheckpointValidating": "<Functions/RegisterCheckpoint.Arn>",
+        "RegisterFromBaseModelValidating": "<Functions/RegisterCheckpoint.Arn>",
     }
 
 
 def test_training_steps_use_the_training_role_bucket_and_key(body: tuple[str, Any]) -> None:
     env, definition = body
     training = [s for s in steps(definition) if s["Type"] == "Training"]
-    assert len(training) == 2
+    # From the base model or a checkpoint, each with and without the validation channel.
+    assert len(training) == 4
     for step in training:
         arguments = step["Arguments"]
         assert arguments["RoleArn"] == "<TrainingJobRole.Arn>"
