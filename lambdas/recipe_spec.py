@@ -29,7 +29,7 @@ MODEL_TYPE = "amazon.nova-2-lite-v1:0:256k"
 
 # "No validation data": the ValidationDataS3Uri parameter's default and the value operators pass.
 # Not "": SageMaker refuses an empty parameter value
-# (docs/decisions/0013-no-empty-parameter-values-and-approval.md).
+# (docs/decisions/0012-no-empty-parameter-values-and-approval.md).
 NO_VALIDATION_DATA = "none"
 
 # Where the sources disagree about a value below, this is the one place that says so. The upstream
