@@ -23,6 +23,7 @@ OUTPUT_KEYS = {
     "RecipeSha256",
     "BaseModelHyperparameter",
     "StartsFromCheckpoint",
+    "CheckpointCheck",
 }
 
 
@@ -71,6 +72,7 @@ def test_writes_the_rendered_recipe_and_returns_string_outputs(s3: Any) -> None:
     assert outputs["RecipeSha256"] == hashlib.sha256(body).hexdigest()
     assert outputs["BaseModelHyperparameter"] == "base_model"
     assert outputs["StartsFromCheckpoint"] == "false"
+    assert outputs["CheckpointCheck"] == (f"base-model: starts from {BASE_MODEL}; nothing to check")
     assert yaml.safe_load(body)["run"]["model_name_or_path"] == BASE_MODEL
     assert stored_keys(s3) == ["runs/exec-1/recipe/recipe.yaml"]
 
@@ -179,3 +181,97 @@ def test_the_handler_builds_its_client_from_the_environment(s3: Any) -> None:
         )["run"]["name"]
         == "exec-2"
     )
+
+
+# -- the checkpoint's technique -------------------------------------------------------------------
+
+
+def registered_checkpoint(sm: Any, s3: Any, job: str, technique: str) -> str:
+    """Register a run of `technique` from the base model the way the pipeline does; returns its
+    checkpoint URI."""
+    from lambdas.registry import RegistrationRequest, register_checkpoint
+    from tests.lambdas.test_register_checkpoint import stage_run
+
+    event = stage_run(s3, job, technique=technique)
+    return register_checkpoint(sm, s3, RegistrationRequest.from_event(event)).record.checkpoint_uri
+
+
+@pytest.fixture
+def registry(clients: tuple[Any, Any]) -> module.Registry:
+    from tests.lambdas.test_register_checkpoint import GROUP
+
+    sm, _ = clients
+    return module.Registry(group=GROUP, client=lambda: sm)
+
+
+def test_a_checkpoint_of_another_technique_is_refused_before_anything_is_written(
+    clients: tuple[Any, Any], registry: module.Registry
+) -> None:
+    sm, s3 = clients
+    checkpoint = registered_checkpoint(sm, s3, "job-lora", LORA)
+    before = stored_keys(s3)
+    with pytest.raises(RecipeValidationError) as caught:
+        prepare_recipe(
+            s3,
+            event(Technique=FULL_RANK, ModelNameOrPath=checkpoint, TrainingInstanceCount="8"),
+            registry=registry,
+        )
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"Technique FullRank cannot continue from checkpoint {checkpoint}")
+    assert "trained with LoRA" in problem
+    assert "nova-sft-test-checkpoints/1" in problem
+    assert stored_keys(s3) == before  # no recipe for this run
+
+
+def test_a_checkpoint_of_the_same_technique_is_allowed_and_named(
+    clients: tuple[Any, Any], registry: module.Registry
+) -> None:
+    sm, s3 = clients
+    checkpoint = registered_checkpoint(sm, s3, "job-lora", LORA)
+    outputs = prepare_recipe(s3, event(ModelNameOrPath=checkpoint), registry=registry)
+    assert outputs["CheckpointCheck"].startswith("same-technique: LoRA, as arn:aws:sagemaker:")
+    assert outputs["CheckpointCheck"].endswith(
+        f"nova-sft-test-checkpoints/1 records for {checkpoint}"
+    )
+
+
+def test_a_checkpoint_the_registry_does_not_know_is_allowed_and_the_output_says_so(
+    clients: tuple[Any, Any], registry: module.Registry
+) -> None:
+    _, s3 = clients
+    outputs = prepare_recipe(s3, event(ModelNameOrPath=CHECKPOINT), registry=registry)
+    assert outputs["StartsFromCheckpoint"] == "true"
+    assert outputs["CheckpointCheck"].startswith(
+        f"unregistered: no version of model package group nova-sft-test-checkpoints records "
+        f"{CHECKPOINT}"
+    )
+    assert "was not checked" in outputs["CheckpointCheck"]
+
+
+def test_a_run_from_the_base_model_never_builds_a_sagemaker_client(s3: Any) -> None:
+    def no_client() -> Any:
+        raise AssertionError("a run from the base model must not read the registry")
+
+    outputs = prepare_recipe(s3, event(), registry=module.Registry("g", no_client))
+    assert outputs["CheckpointCheck"].startswith("base-model:")
+
+
+def test_the_handler_reads_its_group_from_the_environment(
+    clients: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sm, s3 = clients
+    checkpoint = registered_checkpoint(sm, s3, "job-lora", LORA)
+    full_rank = event(Technique=FULL_RANK, ModelNameOrPath=checkpoint, TrainingInstanceCount="8")
+    module._s3_client.cache_clear()
+    module._sagemaker_client.cache_clear()
+    try:
+        # Deployed without the group, a run from a checkpoint fails with the fix.
+        monkeypatch.delenv(module.GROUP_VARIABLE, raising=False)
+        with pytest.raises(module.ConfigurationError, match="no MODEL_PACKAGE_GROUP_NAME"):
+            handler(full_rank, None)
+        monkeypatch.setenv(module.GROUP_VARIABLE, "nova-sft-test-checkpoints")
+        with pytest.raises(RecipeValidationError, match="trained with LoRA"):
+            handler(full_rank, None)
+    finally:
+        module._s3_client.cache_clear()
+        module._sagemaker_client.cache_clear()
