@@ -78,9 +78,7 @@ def test_writes_the_rendered_recipe_and_returns_string_outputs(s3: Any) -> None:
 
 
 def test_a_run_from_a_checkpoint_says_so(s3: Any) -> None:
-    outputs = prepare_recipe(
-        s3, event(Technique=FULL_RANK, ModelNameOrPath=CHECKPOINT, TrainingInstanceCount="8")
-    )
+    outputs = prepare_recipe(s3, from_checkpoint(CHECKPOINT, FULL_RANK))
     assert outputs["BaseModelHyperparameter"] == "base_model_location"
     assert outputs["StartsFromCheckpoint"] == "true"
     recipe = yaml.safe_load(
@@ -185,6 +183,8 @@ def test_the_handler_builds_its_client_from_the_environment(s3: Any) -> None:
 
 # -- the checkpoint's technique -------------------------------------------------------------------
 
+GROUP = "nova-sft-test-checkpoints"
+
 
 def registered_checkpoint(sm: Any, s3: Any, job: str, technique: str) -> str:
     """Register a run of `technique` from the base model the way the pipeline does; returns its
@@ -196,54 +196,49 @@ def registered_checkpoint(sm: Any, s3: Any, job: str, technique: str) -> str:
     return register_checkpoint(sm, s3, RegistrationRequest.from_event(event)).record.checkpoint_uri
 
 
-@pytest.fixture
-def registry(clients: tuple[Any, Any]) -> module.Registry:
-    from tests.lambdas.test_register_checkpoint import GROUP
-
-    sm, _ = clients
-    return module.Registry(group=GROUP, client=lambda: sm)
+def from_checkpoint(checkpoint: str, technique: str = LORA) -> dict[str, object]:
+    count = "8" if technique == FULL_RANK else "4"
+    return event(
+        Technique=technique,
+        ModelNameOrPath=checkpoint,
+        TrainingInstanceCount=count,
+        ModelPackageGroupName=GROUP,
+    )
 
 
 def test_a_checkpoint_of_another_technique_is_refused_before_anything_is_written(
-    clients: tuple[Any, Any], registry: module.Registry
+    clients: tuple[Any, Any],
 ) -> None:
     sm, s3 = clients
     checkpoint = registered_checkpoint(sm, s3, "job-lora", LORA)
     before = stored_keys(s3)
     with pytest.raises(RecipeValidationError) as caught:
-        prepare_recipe(
-            s3,
-            event(Technique=FULL_RANK, ModelNameOrPath=checkpoint, TrainingInstanceCount="8"),
-            registry=registry,
-        )
+        prepare_recipe(s3, from_checkpoint(checkpoint, FULL_RANK), sagemaker=lambda: sm)
     (problem,) = caught.value.problems
     assert problem.startswith(f"Technique FullRank cannot continue from checkpoint {checkpoint}")
     assert "trained with LoRA" in problem
-    assert "nova-sft-test-checkpoints/1" in problem
+    assert f"{GROUP}/1" in problem
     assert stored_keys(s3) == before  # no recipe for this run
 
 
 def test_a_checkpoint_of_the_same_technique_is_allowed_and_named(
-    clients: tuple[Any, Any], registry: module.Registry
+    clients: tuple[Any, Any],
 ) -> None:
     sm, s3 = clients
     checkpoint = registered_checkpoint(sm, s3, "job-lora", LORA)
-    outputs = prepare_recipe(s3, event(ModelNameOrPath=checkpoint), registry=registry)
+    outputs = prepare_recipe(s3, from_checkpoint(checkpoint), sagemaker=lambda: sm)
     assert outputs["CheckpointCheck"].startswith("same-technique: LoRA, as arn:aws:sagemaker:")
-    assert outputs["CheckpointCheck"].endswith(
-        f"nova-sft-test-checkpoints/1 records for {checkpoint}"
-    )
+    assert outputs["CheckpointCheck"].endswith(f"{GROUP}/1 records for {checkpoint}")
 
 
 def test_a_checkpoint_the_registry_does_not_know_is_allowed_and_the_output_says_so(
-    clients: tuple[Any, Any], registry: module.Registry
+    clients: tuple[Any, Any],
 ) -> None:
-    _, s3 = clients
-    outputs = prepare_recipe(s3, event(ModelNameOrPath=CHECKPOINT), registry=registry)
+    sm, s3 = clients
+    outputs = prepare_recipe(s3, from_checkpoint(CHECKPOINT), sagemaker=lambda: sm)
     assert outputs["StartsFromCheckpoint"] == "true"
     assert outputs["CheckpointCheck"].startswith(
-        f"unregistered: no version of model package group nova-sft-test-checkpoints records "
-        f"{CHECKPOINT}"
+        f"unregistered: no version of model package group {GROUP} records {CHECKPOINT}"
     )
     assert "was not checked" in outputs["CheckpointCheck"]
 
@@ -252,26 +247,28 @@ def test_a_run_from_the_base_model_never_builds_a_sagemaker_client(s3: Any) -> N
     def no_client() -> Any:
         raise AssertionError("a run from the base model must not read the registry")
 
-    outputs = prepare_recipe(s3, event(), registry=module.Registry("g", no_client))
+    outputs = prepare_recipe(s3, event(), sagemaker=no_client)
     assert outputs["CheckpointCheck"].startswith("base-model:")
 
 
-def test_the_handler_reads_its_group_from_the_environment(
-    clients: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_run_from_a_checkpoint_needs_the_group(s3: Any) -> None:
+    body = from_checkpoint(CHECKPOINT)
+    del body["ModelPackageGroupName"]
+    with pytest.raises(RecipeValidationError, match="ModelPackageGroupName is missing"):
+        prepare_recipe(s3, body, sagemaker=lambda: None)
+    with pytest.raises(RecipeValidationError, match="not a model package group name"):
+        prepare_recipe(s3, {**body, "ModelPackageGroupName": "a/b"}, sagemaker=lambda: None)
+    assert stored_keys(s3) == []
+
+
+def test_the_handler_checks_the_technique_with_its_own_client(clients: tuple[Any, Any]) -> None:
     sm, s3 = clients
     checkpoint = registered_checkpoint(sm, s3, "job-lora", LORA)
-    full_rank = event(Technique=FULL_RANK, ModelNameOrPath=checkpoint, TrainingInstanceCount="8")
     module._s3_client.cache_clear()
     module._sagemaker_client.cache_clear()
     try:
-        # Deployed without the group, a run from a checkpoint fails with the fix.
-        monkeypatch.delenv(module.GROUP_VARIABLE, raising=False)
-        with pytest.raises(module.ConfigurationError, match="no MODEL_PACKAGE_GROUP_NAME"):
-            handler(full_rank, None)
-        monkeypatch.setenv(module.GROUP_VARIABLE, "nova-sft-test-checkpoints")
         with pytest.raises(RecipeValidationError, match="trained with LoRA"):
-            handler(full_rank, None)
+            handler(from_checkpoint(checkpoint, FULL_RANK), None)
     finally:
         module._s3_client.cache_clear()
         module._sagemaker_client.cache_clear()

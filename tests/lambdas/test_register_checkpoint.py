@@ -71,6 +71,7 @@ def stage_run(
             "RunName": job,
             "LearningRate": "2e-5",
             "RecipeS3Prefix": f"s3://{ARTIFACTS}/runs/{job}/recipe/",
+            "ModelPackageGroupName": GROUP,
             **recipe_overrides,
         },
     )
