@@ -56,7 +56,10 @@ def main() -> int:
     rounds, deploys, floors = [], [], []
     for repetition in range(1, args.repeat + 1):
         started = time.perf_counter()
-        result = rehearse(Options(cdk_out=args.cdk_out, plot=False), log=lambda _line: None)
+        result = rehearse(
+            Options(cdk_out=args.cdk_out, plot=False, other_technique_round=False),
+            log=lambda _line: None,
+        )
         total = time.perf_counter() - started
         if not result.succeeded or result.faults is None:
             sys.stderr.write("error: the rehearsal did not succeed; run it to see why\n")

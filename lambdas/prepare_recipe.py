@@ -1,27 +1,32 @@
 """The pipeline step before training: validate this run's parameters and write its recipe.
 
 A LambdaStep invokes `handler` with the run's parameters as inputs (every value may be a
-string): the keys of `lambdas.recipe.RUN_KEYS` plus `RecipeS3Prefix`, the S3 folder to write to
-(e.g. `s3://<artifacts>/runs/<execution id>/recipe/`). It writes `recipe.yaml` there and
-returns, all as strings:
+string): the keys of `lambdas.recipe.RUN_KEYS`, `RecipeS3Prefix`, the S3 folder to write to
+(e.g. `s3://<artifacts>/runs/<execution id>/recipe/`), and `ModelPackageGroupName`, the
+environment's model registry, where a checkpoint's technique is looked up (read only for a run
+from a checkpoint). It writes `recipe.yaml` there and returns, all as strings:
 
 - `RecipeS3Uri`: the written object; `RecipeS3Prefix`: its folder, ending in "/";
 - `RecipeSha256`: hex sha256 of the recipe bytes;
 - `BaseModelHyperparameter`: `base_model_location` for an s3:// checkpoint, else `base_model`;
 - `StartsFromCheckpoint`: "true" or "false";
 - `HasValidationData`: "true" when ValidationDataS3Uri names data, "false" when it is "none"
-  (the training step then sends no validation channel: SageMaker refuses an empty channel URI).
+  (the training step then sends no validation channel: SageMaker refuses an empty channel URI);
+- `CheckpointCheck`: whether the checkpoint's technique was checked against the model registry
+  (`lambdas.continuity.ContinuityCheck.describe`): `base-model: ...`, `same-technique: ...`, or
+  `unregistered: ...` for a checkpoint the registry does not know (allowed).
 
 Bad parameters raise `RecipeValidationError` listing every problem (the step's failure reason)
-before anything is written; an S3 failure raises `RecipeWriteError` naming the object and the
-fix. Running it twice with the same inputs writes the same bytes to the same key.
+before anything is written, and so does a technique that differs from the one the checkpoint was
+trained with (`lambdas.continuity`); an S3 failure raises `RecipeWriteError` naming the object
+and the fix. Running it twice with the same inputs writes the same bytes to the same key.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import boto3
@@ -29,9 +34,17 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.aws_errors import ACCESS_DENIED, error_code
+from lambdas.continuity import (
+    BASE_MODEL_OUTCOME,
+    UNCHECKED,
+    ContinuityCheck,
+    TechniqueMismatchError,
+    check_continuity,
+)
 from lambdas.recipe import (
     MAX_URI_CHARS,
     S3_URI,
+    SAGEMAKER_NAME,
     RecipeValidationError,
     RunSettings,
     is_s3_uri,
@@ -41,6 +54,9 @@ from lambdas.recipe import (
 
 RECIPE_FILE_NAME = "recipe.yaml"
 PREFIX_KEY = "RecipeS3Prefix"
+GROUP_KEY = "ModelPackageGroupName"
+# Keys of the event that are not run parameters (validate_run refuses unknown keys).
+_STEP_KEYS = (PREFIX_KEY, GROUP_KEY)
 # How much of a too-long prefix a message shows.
 _SHOWN_PREFIX_CHARS = 80
 
@@ -60,8 +76,9 @@ def recipe_uri(prefix: object) -> tuple[str, str, str] | None:
     return bucket, key, normalised
 
 
-def parse_event(event: Mapping[str, Any]) -> tuple[RunSettings, tuple[str, str, str]]:
-    """The run's settings and where to write; RecipeValidationError lists every problem at once."""
+def parse_event(event: Mapping[str, Any]) -> tuple[RunSettings, tuple[str, str, str], str]:
+    """The run's settings, where to write, and the model package group ("" when not given);
+    RecipeValidationError lists every problem at once."""
     if not isinstance(event, Mapping):
         raise RecipeValidationError(
             [f"the event must be a JSON object, got {type(event).__name__}"]
@@ -85,19 +102,50 @@ def parse_event(event: Mapping[str, Any]) -> tuple[RunSettings, tuple[str, str, 
                 f"the recipe URI it gives is {len(uri)} characters, over the {MAX_URI_CHARS} "
                 "character limit of a RecipeS3Uri in the model registry; use a shorter folder"
             )
+    group = event.get(GROUP_KEY) or ""
+    if not (isinstance(group, str) and (group == "" or SAGEMAKER_NAME.fullmatch(group))):
+        problems.append(f"{GROUP_KEY}={str(group)[:80]!r}: not a model package group name")
+        group = ""
     settings: RunSettings | None = None
     try:
-        settings = validate_run({k: v for k, v in event.items() if k != PREFIX_KEY})
+        settings = validate_run({k: v for k, v in event.items() if k not in _STEP_KEYS})
     except RecipeValidationError as error:
         problems.extend(error.problems)
+    if settings is not None and settings.starts_from_checkpoint and not group:
+        problems.append(
+            f"{GROUP_KEY} is missing: a run from a checkpoint needs the model package group "
+            "that records the checkpoint's technique"
+        )
     if problems or settings is None or target is None:
         raise RecipeValidationError(problems)
-    return settings, target
+    return settings, target, str(group)
 
 
-def prepare_recipe(s3: Any, event: Mapping[str, Any]) -> dict[str, str]:
-    """Validate, render and write the recipe; returns the step's outputs (module docstring)."""
-    settings, (bucket, key, prefix) = parse_event(event)
+def check_technique(
+    settings: RunSettings, group: str, sagemaker: Callable[[], Any] | None
+) -> ContinuityCheck:
+    """The checkpoint's technique against the run's; RecipeValidationError on a mismatch.
+
+    `sagemaker` makes the SageMaker client, only for a run from a checkpoint. Without it such a
+    run is `unchecked` (for callers that stage runs, such as tests; the handler always passes
+    it)."""
+    if not settings.starts_from_checkpoint:
+        return ContinuityCheck(BASE_MODEL_OUTCOME, settings.model_name_or_path, settings.technique)
+    if sagemaker is None:
+        return ContinuityCheck(UNCHECKED, settings.model_name_or_path, settings.technique)
+    try:
+        return check_continuity(sagemaker(), group, settings.model_name_or_path, settings.technique)
+    except TechniqueMismatchError as error:
+        raise RecipeValidationError([str(error)]) from None
+
+
+def prepare_recipe(
+    s3: Any, event: Mapping[str, Any], *, sagemaker: Callable[[], Any] | None = None
+) -> dict[str, str]:
+    """Validate, check the technique, render and write the recipe; returns the step's outputs
+    (module docstring). Nothing is written when a check fails."""
+    settings, (bucket, key, prefix), group = parse_event(event)
+    continuity = check_technique(settings, group, sagemaker)
     body = render_recipe(settings)
     uri = f"s3://{bucket}/{key}"
     try:
@@ -125,15 +173,25 @@ def prepare_recipe(s3: Any, event: Mapping[str, Any]) -> dict[str, str]:
         "BaseModelHyperparameter": settings.base_model_hyperparameter,
         "StartsFromCheckpoint": "true" if settings.starts_from_checkpoint else "false",
         "HasValidationData": "true" if settings.has_validation_data else "false",
+        "CheckpointCheck": continuity.describe(),
     }
+
+
+_RETRIES = Config(retries={"mode": "standard", "max_attempts": 5})
 
 
 @functools.cache
 def _s3_client() -> Any:
     # Built once per Lambda container; standard retries ride out S3 throttling.
-    return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    return boto3.client("s3", config=_RETRIES)
+
+
+@functools.cache
+def _sagemaker_client() -> Any:
+    # Built on the first run from a checkpoint only: a run from the base model never needs it.
+    return boto3.client("sagemaker", config=_RETRIES)
 
 
 def handler(event: Mapping[str, Any], context: object = None) -> dict[str, str]:
     """LambdaStep entry point: see the module docstring for the event and the outputs."""
-    return prepare_recipe(_s3_client(), event)
+    return prepare_recipe(_s3_client(), event, sagemaker=_sagemaker_client)

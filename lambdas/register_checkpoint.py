@@ -8,7 +8,8 @@ A LambdaStep invokes `handler` with string inputs:
 - `Technique`; `RecipeS3Uri` (the prepare step's output);
 - optional: `PipelineExecutionArn`, `ModelApprovalStatus` (default PendingManualApproval),
   `RecipeSha256` (checked against the recipe when given), `TrainDataS3Uri`,
-  `ValidationDataS3Uri`, `TrainingInstanceType` (recorded for replays).
+  `ValidationDataS3Uri`, `TrainingInstanceType`, `MaxRuntimeSeconds` (recorded for replays),
+  `SourceModelPackageArn` (the package a replay replays, set by `promote`; "none" otherwise).
 
 It returns, all as strings: `CheckpointS3Uri`, `ModelPackageArn`, `ParentModel`,
 `FinalTrainingLoss` ("" when the metrics are unavailable) and `TrainingSteps` (likewise).

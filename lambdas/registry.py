@@ -65,7 +65,12 @@ KEY_FINAL_LOSS = "FinalTrainingLoss"
 KEY_MIN_LOSS = "MinTrainingLoss"
 KEY_METRICS_UNAVAILABLE = "MetricsUnavailable"
 KEY_RECORD_VERSION = "RecordVersion"
+# What a replay needs beyond the recipe: the job's time limit, and the package it replays.
+KEY_MAX_RUNTIME = "MaxRuntimeSeconds"
+KEY_SOURCE_PACKAGE = "SourceModelPackageArn"
 RECORD_VERSION = "1"
+# What a pipeline parameter holds for "nothing": "" (older definitions) or the sentinel "none".
+NOTHING: tuple[str, ...] = ("", "none")
 # Each applicable hyperparameter is recorded under its pipeline parameter name (e.g. MaxSteps).
 HYPERPARAMETER_KEYS: tuple[str, ...] = tuple(knob.name for knob in KNOBS)
 
@@ -84,6 +89,11 @@ MAX_RECIPE_BYTES = 256 * 1024
 
 _ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:pipeline/[A-Za-z0-9/_.:=+@-]+")
 _JOB_IN_DESCRIPTION = re.compile(r"training job ([a-zA-Z0-9-]+)")
+MODEL_PACKAGE_ARN = re.compile(
+    r"arn:aws[a-z-]*:sagemaker:([a-z0-9-]+):([0-9]{12}):model-package/([A-Za-z0-9-]+)/([0-9]+)"
+)
+# SageMaker's limit on a training job's MaxRuntimeInSeconds (CreateTrainingJob API reference).
+MAX_RUNTIME_LIMIT = 2_419_200
 _PEFT_TO_TECHNIQUE = {"lora": LORA, "null": FULL_RANK}
 
 
@@ -126,6 +136,11 @@ class CheckpointRecord:
         return self.metadata.get(KEY_TECHNIQUE, "")
 
     @property
+    def source_model_package_arn(self) -> str:
+        """The package this run replayed (another environment's), or "" for an original run."""
+        return self.metadata.get(KEY_SOURCE_PACKAGE, "")
+
+    @property
     def final_loss(self) -> float | None:
         value = self.metadata.get(KEY_FINAL_LOSS)
         return float(value) if value else None
@@ -139,19 +154,26 @@ class CheckpointRecord:
         """The pipeline parameters this run was started with, as far as they were recorded.
 
         Keys are pipeline parameter names (Technique, ModelNameOrPath, TrainingInstanceType,
-        TrainingInstanceCount, the knobs, TrainDataS3Uri, ValidationDataS3Uri). ModelNameOrPath
-        is the parent, which only exists in the account that trained it.
+        TrainingInstanceCount, MaxRuntimeSeconds, the knobs, TrainDataS3Uri,
+        ValidationDataS3Uri). ModelNameOrPath is the parent, which only exists in the account
+        that trained it. A recorded "" or "none" means "not given" and is left out, as is the
+        package a replay replayed (a replay of this run names this package instead).
         """
         names = {
             KEY_TECHNIQUE: "Technique",
             KEY_PARENT: "ModelNameOrPath",
             KEY_INSTANCE_TYPE: "TrainingInstanceType",
             KEY_INSTANCE_COUNT: "TrainingInstanceCount",
+            KEY_MAX_RUNTIME: "MaxRuntimeSeconds",
             KEY_TRAIN_DATA: "TrainDataS3Uri",
             KEY_VALIDATION_DATA: "ValidationDataS3Uri",
             **{key: key for key in HYPERPARAMETER_KEYS},
         }
-        return {name: self.metadata[key] for key, name in names.items() if key in self.metadata}
+        return {
+            name: self.metadata[key]
+            for key, name in names.items()
+            if self.metadata.get(key, "") not in NOTHING
+        }
 
 
 def _record(description: Mapping[str, Any]) -> CheckpointRecord:
@@ -183,6 +205,8 @@ class RegistrationRequest:
     train_data_uri: str = ""
     validation_data_uri: str = ""
     training_instance_type: str = ""
+    max_runtime_seconds: str = ""
+    source_model_package_arn: str = ""
 
     @property
     def output_archive_uri(self) -> str:
@@ -277,6 +301,15 @@ class RegistrationRequest:
             bool(re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", instance_type)),
             "not an instance type",
         )
+        max_runtime = _max_runtime(event.get("MaxRuntimeSeconds"), problems)
+        source = text("SourceModelPackageArn", "")
+        source = "" if source in NOTHING else source
+        check(
+            "SourceModelPackageArn",
+            source,
+            bool(MODEL_PACKAGE_ARN.fullmatch(source)),
+            "must be a model package ARN, or none",
+        )
         if problems:
             raise ValueError("the register step's inputs are invalid:\n- " + "\n- ".join(problems))
         return cls(
@@ -292,7 +325,24 @@ class RegistrationRequest:
             train_data_uri=train,
             validation_data_uri=validation,
             training_instance_type=instance_type,
+            max_runtime_seconds=max_runtime,
+            source_model_package_arn=source,
         )
+
+
+def _max_runtime(value: object, problems: list[str]) -> str:
+    """MaxRuntimeSeconds as recorded text ("" when not given): a pipeline Integer parameter
+    reaches the function as a number, or as text."""
+    if value is None or value == "":
+        return ""
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_RUNTIME_LIMIT:
+        problems.append(
+            f"MaxRuntimeSeconds={str(value)[:40]!r}: must be a whole number of seconds from 1 "
+            f"to {MAX_RUNTIME_LIMIT}"
+        )
+        return ""
+    return str(int(text))
 
 
 # -- AWS error messages -------------------------------------------------------------------------
@@ -516,6 +566,8 @@ def build_metadata(
         KEY_RUN_NAME: facts.run_name,
         KEY_INSTANCE_TYPE: request.training_instance_type,
         KEY_INSTANCE_COUNT: str(facts.replicas),
+        KEY_MAX_RUNTIME: request.max_runtime_seconds,
+        KEY_SOURCE_PACKAGE: request.source_model_package_arn,
         KEY_TRAIN_DATA: request.train_data_uri,
         KEY_VALIDATION_DATA: facts.validation_data_uri,
         **facts.hyperparameters,

@@ -303,6 +303,8 @@ def _describe_plan(plan: Any, title: str) -> list[str]:
         )
     else:
         lines.append(f"Starts from: {start_from}")
+    if plan.continuity is not None:
+        lines.append(f"Technique check: {plan.continuity.describe()}")
     lines.append("Parameters (* = set for this run):")
     for name in sorted(plan.parameters):
         mark = "*" if name in plan.overrides else " "
@@ -331,6 +333,11 @@ def _start(args: argparse.Namespace) -> int:
         if "ModelNameOrPath" in overrides:
             raise UsageError("--from and --set ModelNameOrPath=... both given: give one")
         check_source_choice(args.source)
+    if "SourceModelPackageArn" in overrides:
+        raise UsageError(
+            "--set SourceModelPackageArn=... is not accepted by start: it records what a replay "
+            "replays, and only promote sets it"
+        )
     sm = _Sessions().connect(args.profile, env).client("sagemaker")
     source = None
     if args.source is not None:
@@ -780,7 +787,9 @@ def _add_promote(subparsers: argparse._SubParsersAction[_Parser]) -> None:
             "execution's description as provenance. If the approved run continued from an "
             "earlier checkpoint, the replay continues from the target's replay of that "
             "checkpoint, so promote a chain oldest first. The target's role must be able to "
-            "read the recorded data URIs, or pass --train with the target's copy."
+            "read the recorded data URIs, or pass --train with the target's copy; recorded "
+            "validation data must be given as --validation (the target's copy, or none). The "
+            "replay's technique is checked against its starting checkpoint's."
         ),
         epilog="Example: python -m pipeline promote <dev package ARN> --to staging "
         "--source-profile dev --profile staging. " + _EPILOG_EXIT,
@@ -797,6 +806,12 @@ def _add_promote(subparsers: argparse._SubParsersAction[_Parser]) -> None:
         help="AWS profile for the source environment's account (default: --profile's)",
     )
     parser.add_argument("--train", metavar="S3_URI", help="training data to use instead")
+    parser.add_argument(
+        "--validation",
+        metavar="S3_URI",
+        help="validation data to use instead: the target's copy, or none to replay without "
+        "validation data (required when the source run had validation data)",
+    )
     parser.add_argument(
         "--from",
         dest="source",
@@ -825,10 +840,19 @@ def _promote(args: argparse.Namespace) -> int:
             "--set ModelNameOrPath=... is not accepted by promote: the checkpoint comes from "
             "--from (default: the target's replay of the source's parent); use --from instead"
         )
-    if args.train is not None:
-        if "TrainDataS3Uri" in overrides:
-            raise UsageError("--train and --set TrainDataS3Uri=... both given: give one")
-        overrides["TrainDataS3Uri"] = args.train
+    if "SourceModelPackageArn" in overrides:
+        raise UsageError(
+            "--set SourceModelPackageArn=... is not accepted by promote: it is the package "
+            "being promoted"
+        )
+    for option, name, value in (
+        ("--train", "TrainDataS3Uri", args.train),
+        ("--validation", "ValidationDataS3Uri", args.validation),
+    ):
+        if value is not None:
+            if name in overrides:
+                raise UsageError(f"{option} and --set {name}=... both given: give one")
+            overrides[name] = value
     if args.source is not None:
         check_source_choice(args.source)
     prices = _prices(args)

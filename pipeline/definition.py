@@ -18,8 +18,9 @@ short:
 - ValidateData (Lambda) checks the training data, and the validation data when given, before
   any instance starts and writes their reports under
   s3://<artifacts>/runs/<execution id>/data-validation/.
-- PrepareRecipe (Lambda) validates the run's parameters and writes this run's recipe.yaml to
-  s3://<artifacts>/runs/<execution id>/recipe/.
+- PrepareRecipe (Lambda) validates the run's parameters, refuses a technique other than the
+  one its checkpoint was trained with (as the model registry records it), and writes this run's
+  recipe.yaml to s3://<artifacts>/runs/<execution id>/recipe/.
 - The conditions pick one of four training steps. Each sends exactly the CreateTrainingJob
   request that the reference notebook's `PyTorch(training_recipe=...).fit()` sends for the
   same values, apart from the recipe's S3 folder and file name. They differ in the hyperparameter
@@ -122,6 +123,7 @@ PREPARE_OUTPUTS: tuple[str, ...] = (
     "BaseModelHyperparameter",
     "StartsFromCheckpoint",
     "HasValidationData",
+    "CheckpointCheck",
 )
 REGISTER_OUTPUTS: tuple[str, ...] = (
     "CheckpointS3Uri",
@@ -134,6 +136,8 @@ REGISTER_OUTPUTS: tuple[str, ...] = (
 # A run registers its checkpoint pending (or rejected); approving is an act of its own
 # (`python -m pipeline approve`, the console), never a parameter of a run.
 APPROVAL_STATUSES: tuple[str, ...] = ("PendingManualApproval", "Rejected")
+# SourceModelPackageArn of a run that replays nothing (a parameter default cannot be empty).
+NO_SOURCE_PACKAGE = "none"
 
 # The training job reads the recipe that PrepareRecipe wrote into RecipeS3Prefix through the
 # channel the SDK uses for a Nova recipe, mounted at /opt/ml/input/data/recipe/.
@@ -251,6 +255,12 @@ def parameter_specs(env: EnvironmentConfig) -> tuple[ParameterSpec, ...]:
             APPROVAL_STATUSES[0],
             "approval status of the registered checkpoint",
             APPROVAL_STATUSES,
+        ),
+        ParameterSpec(
+            "SourceModelPackageArn",
+            "String",
+            NO_SOURCE_PACKAGE,
+            "the model package this run replays (set by promote), or none",
         ),
     )
 
@@ -419,7 +429,7 @@ class _Builder:
         from sagemaker.workflow.functions import Join
         from sagemaker.workflow.pipeline import Pipeline
 
-        from lambdas.prepare_recipe import PREFIX_KEY
+        from lambdas.prepare_recipe import GROUP_KEY, PREFIX_KEY
         from lambdas.recipe import RUN_KEYS
 
         p = self.parameters
@@ -445,6 +455,8 @@ class _Builder:
             key: run_name if key == "RunName" else p[key] for key in RUN_KEYS
         }
         prepare_inputs[PREFIX_KEY] = self._run_path("/recipe/")
+        # Where the prepare function looks up a checkpoint's technique (lambdas/continuity.py).
+        prepare_inputs[GROUP_KEY] = self.model_package_group_name
         prepare = self._lambda_step(
             name=PREPARE_STEP,
             function_arn=self.functions[PREPARE_STEP],
@@ -602,6 +614,8 @@ class _Builder:
                 "TrainDataS3Uri": p["TrainDataS3Uri"],
                 "ValidationDataS3Uri": p["ValidationDataS3Uri"],
                 "TrainingInstanceType": p["TrainingInstanceType"],
+                "MaxRuntimeSeconds": p["MaxRuntimeSeconds"],
+                "SourceModelPackageArn": p["SourceModelPackageArn"],
                 "PipelineExecutionArn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
                 "ModelApprovalStatus": p["ModelApprovalStatus"],
             },

@@ -38,6 +38,12 @@ from lambdas.checkpoint import (
     OutputArchiveError,
     summarize_metrics,
 )
+from lambdas.continuity import (
+    ContinuityCheck,
+    RegistryReadError,
+    TechniqueMismatchError,
+    check_continuity,
+)
 from lambdas.recipe import (
     RUN_KEYS,
     SAGEMAKER_NAME,
@@ -328,6 +334,7 @@ class RunPlan:
     estimate: Estimate
     client_token: str
     description: str
+    continuity: ContinuityCheck | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -344,9 +351,29 @@ class RunPlan:
                     "approval_status": self.source.approval_status,
                 }
             ),
+            "technique_check": None if self.continuity is None else self.continuity.to_dict(),
             "estimate": self.estimate.to_dict(),
             "client_token": self.client_token,
         }
+
+
+def check_technique(
+    sm: Any,
+    env: EnvironmentConfig,
+    parameters: Mapping[str, Any],
+    source: CheckpointRecord | None = None,
+) -> ContinuityCheck:
+    """The run's Technique against its checkpoint's, as the PrepareRecipe step checks it
+    (lambdas.continuity): InputError on a mismatch, OperationError when the registry cannot be
+    read. `source` is the checkpoint's record when it is already known (no lookup then)."""
+    model = str(parameters.get("ModelNameOrPath", ""))
+    technique = str(parameters.get("Technique", ""))
+    try:
+        return check_continuity(sm, env.model_package_group_name, model, technique, known=source)
+    except TechniqueMismatchError as error:
+        raise InputError(f"{error}; nothing was started") from None
+    except RegistryReadError as error:
+        raise OperationError(str(error)) from None
 
 
 def plan_run(
@@ -359,9 +386,11 @@ def plan_run(
     description: str = "",
     token: str | None = None,
 ) -> RunPlan:
-    """Check the run against the deployed pipeline and estimate it; starts nothing."""
+    """Check the run against the deployed pipeline and its checkpoint's technique, and estimate
+    it; starts nothing."""
     declared = deployed_parameters(sm, env)
     effective = check_parameters(declared, overrides)
+    continuity = check_technique(sm, env, effective, source)
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     return RunPlan(
         env=env,
@@ -377,6 +406,7 @@ def plan_run(
         ),
         client_token=token or client_token(env.pipeline_name, overrides, day),
         description=description[:3072],
+        continuity=continuity,
     )
 
 

@@ -9,14 +9,23 @@ and are listed in the plan (`ReplayPlan.unrecorded`).
 
 What the run started from is mapped, not copied: the base model stays the base model; a parent
 checkpoint of the source environment becomes the target environment's replay of that parent,
-so a chain of runs is promoted in order, oldest first.
+so a chain of runs is promoted in order, oldest first. The replay's technique is checked against
+its starting checkpoint's, as `start` does.
+
+Data is the source account's, which the target's training role cannot read. Recorded validation
+data must be remapped to the target's copy (a ValidationDataS3Uri override, `--validation`) or
+dropped (the override `none`); a replay is refused otherwise, before anything starts. "No validation
+data" is sent as no parameter at all: the pipeline's default means none ("" in older definitions,
+`none` in newer ones), so the replay reads the same either way.
 
 Provenance: the replay's pipeline execution description starts with
-`Replay of <source package ARN>` and names the source recipe's sha256 and execution. The
-target checkpoint records its execution ARN, so `replays_of` and `replayed_checkpoint` find
-a source package's replays and their checkpoints. A promotion that already started (and did
-not fail) is not started again unless asked; its client token is derived from the source
-package, so a retried command does not start a second execution either.
+`Replay of <source package ARN>` and names the source recipe's sha256 and execution; the run's
+`SourceModelPackageArn` parameter carries the same ARN to the register step, which records it on
+the target checkpoint's package. The target checkpoint also records its execution ARN, so
+`replays_of` and `replayed_checkpoint` find a source package's replays and their checkpoints.
+A promotion that already started (and did not fail) is not started again unless asked; its
+client token is derived from the source package, so a retried command does not start a second
+execution either.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from lambdas.recipe_spec import BASE_MODEL
 from lambdas.registry import (
     KEY_PIPELINE_EXECUTION,
     KEY_RECIPE_SHA256,
+    KEY_VALIDATION_DATA,
+    NOTHING,
     CheckpointRecord,
     find_checkpoint,
     iter_checkpoints,
@@ -56,6 +67,10 @@ _PROVENANCE = re.compile(
 _LIVE_STATUSES = ("Executing", "Stopping", "Succeeded")
 # Recorded parameters that a replay needs; ModelNameOrPath is mapped separately (or --from).
 _REQUIRED = ("Technique", "TrainDataS3Uri")
+VALIDATION = "ValidationDataS3Uri"
+SOURCE_PACKAGE = "SourceModelPackageArn"
+# Parameters a replay sets itself and no one overrides: where it starts, and what it replays.
+SET_BY_PROMOTE = ("ModelNameOrPath", SOURCE_PACKAGE)
 
 
 def replay_description(source: CheckpointRecord) -> str:
@@ -168,6 +183,32 @@ def _target_parent(
     return replay.checkpoint_uri, replay
 
 
+def replay_validation(
+    source: CheckpointRecord, target: EnvironmentConfig, overrides: dict[str, str]
+) -> tuple[dict[str, str], bool]:
+    """The overrides with ValidationDataS3Uri remapped, and whether validation data was dropped.
+
+    An override of "" or "none" drops it (no parameter is sent); an s3:// override replaces the
+    recorded URI; recorded validation data without an override is refused with the fix, since
+    the target's training role cannot read the source account's buckets.
+    """
+    chosen = dict(overrides)
+    if VALIDATION in chosen:
+        if chosen[VALIDATION].strip() in NOTHING:
+            del chosen[VALIDATION]
+            return chosen, True
+        return chosen, False
+    recorded = source.metadata.get(KEY_VALIDATION_DATA, "")
+    if recorded not in NOTHING:
+        raise InputError(
+            f"{source.model_package_arn} was trained with validation data {recorded}, which "
+            f"the training role of {target.name} cannot read: copy it into {target.name}'s "
+            "data bucket and pass --validation s3://<its copy>, or pass --validation none to "
+            "replay without validation data"
+        )
+    return chosen, False
+
+
 def plan_replay(
     source_sm: Any,
     target_sm: Any,
@@ -183,8 +224,15 @@ def plan_replay(
 
     `overrides` (pipeline parameter values, e.g. TrainDataS3Uri for the target's copy of the
     data) replace recorded values; `from_choice` replaces the mapped starting point (the
-    checkpoint is chosen there, never by a ModelNameOrPath override).
+    checkpoint is chosen there, never by a ModelNameOrPath override). ValidationDataS3Uri
+    follows `replay_validation`.
     """
+    fixed = sorted(set(SET_BY_PROMOTE) & set(overrides))
+    if fixed:
+        raise InputError(
+            f"{', '.join(fixed)} cannot be set for a replay: promote sets them (choose the "
+            "starting point with --from)"
+        )
     if ref.env.name == target.name:
         raise InputError(f"--to {target.name} is the package's own environment: pick another")
     source = describe_package(source_sm, ref)
@@ -193,7 +241,9 @@ def plan_replay(
             f"{ref.arn} is {source.approval_status}, not Approved: only an approved checkpoint "
             f"is promoted (python -m pipeline approve {ref.arn})"
         )
+    overrides, dropped_validation = replay_validation(source, target, overrides)
     recorded = source.replay_parameters()
+    recorded.pop(VALIDATION, None)  # remapped or refused above: never replayed as it is
     missing = [key for key in _REQUIRED if key not in recorded and key not in overrides]
     if missing:
         raise OperationError(
@@ -218,7 +268,12 @@ def plan_replay(
             f"{first['PipelineExecutionArn']} ({first.get('PipelineExecutionStatus')}): "
             "watch that one, or pass --again to start another replay"
         )
-    values = {**recorded, "ModelNameOrPath": start_from, **overrides}
+    values = {
+        **recorded,
+        "ModelNameOrPath": start_from,
+        SOURCE_PACKAGE: ref.arn,
+        **overrides,
+    }
     token = client_token(target.pipeline_name, values, f"{ref.arn}#{len(earlier)}")
     run = plan_run(
         target_sm,
@@ -229,8 +284,10 @@ def plan_replay(
         description=replay_description(source),
         token=token,
     )
-    # The approval status is the target's own decision, not part of what is replayed.
-    unrecorded = sorted(set(run.parameters) - set(values) - {"ModelApprovalStatus"})
+    # The approval status is the target's own decision, not part of what is replayed; dropped
+    # validation data is a choice, not a gap in the record.
+    chosen = {"ModelApprovalStatus"} | ({VALIDATION} if dropped_validation else set())
+    unrecorded = sorted(set(run.parameters) - set(values) - chosen)
     return ReplayPlan(
         source=source,
         run=run,

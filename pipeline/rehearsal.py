@@ -5,8 +5,9 @@ the templates in cdk.out (so the pipeline body that runs is the one `cdk deploy`
 uploads the sample datasets, starts two executions through the SageMaker API - the first without
 validation data (ValidationDataS3Uri keeps its default, none), the second from the first one's
 checkpoint with validation data - and runs them with the local executor, the deployed Lambda
-handlers and the stand-in trainer. It prints the registry's lineage and writes both loss curves
-to a PNG.
+handlers and the stand-in trainer. A third execution continues from the second one's checkpoint
+with the other technique, which the pipeline must refuse before any training job. It prints the
+registry's lineage and writes both loss curves to a PNG.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 import boto3
 
-from lambdas.recipe_spec import BASE_MODEL
+from lambdas.recipe_spec import BASE_MODEL, FULL_RANK, LORA
 from lambdas.registry import CheckpointRecord, ancestry
 from pipeline.config import ConfigError, read_cdk_json
 from pipeline.local_endpoint import Faults, LocalEndpoint
@@ -64,6 +65,8 @@ class Options:
     fail_training: bool = False
     seed: int = 7
     plot: bool = True
+    # Run 3 (the other technique, which must be refused); the benchmark times runs 1 and 2 only.
+    other_technique_round: bool = True
 
 
 @dataclass
@@ -71,6 +74,8 @@ class Rehearsal:
     """What the rehearsal did."""
 
     executions: list[ExecutionRecord] = field(default_factory=list)
+    # The round that continues from run 2's checkpoint with the other technique.
+    other_technique: ExecutionRecord | None = None
     lineage: list[CheckpointRecord] = field(default_factory=list)  # newest first
     curves: list[LossCurve] = field(default_factory=list)
     faults: Faults | None = None
@@ -80,7 +85,21 @@ class Rehearsal:
 
     @property
     def succeeded(self) -> bool:
-        return bool(self.executions) and all(e.status == "Succeeded" for e in self.executions)
+        """Every training round succeeded and, when it ran, the other-technique round was
+        refused before any training job."""
+        trained = bool(self.executions) and all(e.status == "Succeeded" for e in self.executions)
+        return trained and (
+            self.other_technique is None or refused_before_training(self.other_technique)
+        )
+
+
+def refused_before_training(record: ExecutionRecord) -> bool:
+    """The execution failed at PrepareRecipe and started no training job."""
+    return (
+        record.status == "Failed"
+        and record.step("PrepareRecipe").status == "Failed"
+        and not any(s.step_type == "Training" and s.attempts for s in record.steps)
+    )
 
 
 @contextlib.contextmanager
@@ -230,6 +249,16 @@ def rehearse(options: Options, log: Callable[[str], None] = _say) -> Rehearsal:
                 job_name = _training_step(record).arguments["TrainingJobName"]
                 result.curves.append(read_loss_curve(sm, s3, job_name, f"run {round_number}"))
                 source = str(record.output("CheckpointS3Uri"))
+            else:  # both rounds trained: run 3 must be refused
+                if options.other_technique_round:
+                    result.other_technique = _other_technique_round(
+                        sm,
+                        executor,
+                        env.pipeline_name,
+                        train_uri=train_uri,
+                        checkpoint=source,
+                        log=log,
+                    )
         result.seconds = time.perf_counter() - started
         result.faults = faults
         if result.succeeded:
@@ -241,6 +270,32 @@ def rehearse(options: Options, log: Callable[[str], None] = _say) -> Rehearsal:
         result.plot_path = plot_curves(result.curves, options.out_dir / "loss_curves.png")
         log(f"loss curves: {result.plot_path}")
     return result
+
+
+def _other_technique_round(
+    sm: Any,
+    executor: LocalExecutor,
+    pipeline_name: str,
+    *,
+    train_uri: str,
+    checkpoint: str,
+    log: Callable[[str], None],
+) -> ExecutionRecord:
+    """Run 3: continue from run 2's (LoRA) checkpoint with full rank, which AWS does not allow;
+    the PrepareRecipe step must refuse it before any training job."""
+    parameters = {
+        "TrainDataS3Uri": train_uri,
+        "ModelNameOrPath": checkpoint,
+        "Technique": FULL_RANK,
+    }
+    record = executor.run(_start(sm, pipeline_name, parameters))
+    verdict = "refused before training" if refused_before_training(record) else "NOT refused"
+    log(f"run 3: {FULL_RANK} from run 2's {LORA} checkpoint: {record.status} ({verdict})")
+    for step in record.steps:
+        log(f"  {step.name:<28} {step.status}")
+    if record.failure_reason:
+        log(f"  failure reason: {' '.join(record.failure_reason.split())}")
+    return record
 
 
 def _log_lineage(chain: list[CheckpointRecord], log: Callable[[str], None]) -> None:
@@ -273,7 +328,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Create the synthesized stage (cdk.out, from `make synth`) in a local AWS endpoint "
             "on 127.0.0.1 and run its pipeline twice: run 1 from the base model, run 2 from run "
-            "1's checkpoint. Nothing leaves this machine."
+            "1's checkpoint; then run 3 from run 2's checkpoint with the other technique, which "
+            "must be refused before training. Nothing leaves this machine."
         ),
     )
     defaults = Options()
@@ -337,9 +393,15 @@ def main(argv: list[str] | None = None) -> int:
             f"faults injected: S3 {faults.injected['s3']} of {faults.seen['s3']} calls, "
             f"SageMaker {faults.injected['sagemaker']} of {faults.seen['sagemaker']} calls"
         )
+    run_3 = result.other_technique
+    refused = run_3 is not None and refused_before_training(run_3)
     _say(
         f"{len(result.executions)} run(s) in {result.seconds:.2f} s; {result.registered} registered"
+        + ("; run 3 (the other technique) refused before training" if refused else "")
     )
+    if run_3 is not None and not refused:
+        _error("run 3 continued a LoRA checkpoint with full rank and was not refused")
+        return 1
     if not result.succeeded:
         _error("a run failed (see its failure reason above)")
         return 1

@@ -118,7 +118,8 @@ class PipelineFunctions(Construct):
     Attributes: `validate`, `prepare`, `register` (`lambda_.Function`).
     Permissions, each function's own:
     - validate: read the data bucket; write reports under `runs/` of the artifacts bucket;
-    - prepare: write recipes under `runs/` of the artifacts bucket;
+    - prepare: write recipes under `runs/` of the artifacts bucket; list and describe model
+      packages of `model_package_group_name` (a checkpoint's technique is checked there);
     - register: read the artifacts bucket (job outputs); create (never as Approved), list and
       describe model packages of `model_package_group_name`.
     Log groups are encrypted with `key`, kept `log_retention_days`, and removed with the stack
@@ -196,13 +197,23 @@ class PipelineFunctions(Construct):
                 allow(["sagemaker:DescribeModelPackage"], group_arn, versions_arn),
             ],
         )
-        self._allow_listing_packages(self.register)
+        # The prepare function reads the technique a checkpoint was trained with from this
+        # group's versions (lambdas/continuity.py), and nothing else of the registry.
+        _role(self.prepare).add_to_principal_policy(
+            allow(["sagemaker:DescribeModelPackage"], versions_arn)
+        )
+        self._allow_listing_packages(self.register, self.prepare)
 
         data_objects = data_bucket.arn_for_objects("*")
         for function, resource, reason in (
             (self.validate, data_objects, "A dataset is any object a run names in its bucket."),
             (self.validate, runs_objects, "Reports are written under per-run keys below runs/."),
             (self.prepare, runs_objects, "Recipes are written under per-run keys below runs/."),
+            (
+                self.prepare,
+                versions_arn,
+                "Versions of this environment's group only; SageMaker numbers them.",
+            ),
             (self.register, runs_objects, "Job outputs are read from per-run keys below runs/."),
             (
                 self.register,
@@ -254,7 +265,7 @@ class PipelineFunctions(Construct):
         self._skip_function_checks(function)
         return function
 
-    def _allow_listing_packages(self, function: lambda_.Function) -> None:
+    def _allow_listing_packages(self, *functions: lambda_.Function) -> None:
         # ListModelPackages supports no resource-level permission (the Service Authorization
         # Reference lists no resource type for it), so it needs "*"; a policy of its own keeps
         # the acknowledgment narrow.
@@ -263,12 +274,14 @@ class PipelineFunctions(Construct):
             "ListModelPackagesPolicy",
             statements=[allow(["sagemaker:ListModelPackages"], "*")],
         )
-        policy.attach_to_role(_role(function))
+        for function in functions:
+            policy.attach_to_role(_role(function))
         acknowledge(
             policy,
             "AwsSolutions-IAM5[Resource::*]",
             "sagemaker:ListModelPackages has no resource-level permissions; the register "
-            "function lists its group's versions to stay idempotent per training job.",
+            "function lists its group's versions to stay idempotent per training job, and the "
+            "prepare function to find a checkpoint's technique.",
         )
 
     @staticmethod

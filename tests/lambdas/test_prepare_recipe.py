@@ -24,6 +24,7 @@ OUTPUT_KEYS = {
     "BaseModelHyperparameter",
     "StartsFromCheckpoint",
     "HasValidationData",
+    "CheckpointCheck",
 }
 
 
@@ -73,15 +74,14 @@ def test_writes_the_rendered_recipe_and_returns_string_outputs(s3: Any) -> None:
     assert outputs["BaseModelHyperparameter"] == "base_model"
     assert outputs["StartsFromCheckpoint"] == "false"
     assert outputs["HasValidationData"] == "false"
+    assert outputs["CheckpointCheck"] == (f"base-model: starts from {BASE_MODEL}; nothing to check")
     assert yaml.safe_load(body)["run"]["model_name_or_path"] == BASE_MODEL
     assert yaml.safe_load(body)["run"]["validation_data_s3_path"] == ""
     assert stored_keys(s3) == ["runs/exec-1/recipe/recipe.yaml"]
 
 
 def test_a_run_from_a_checkpoint_says_so(s3: Any) -> None:
-    outputs = prepare_recipe(
-        s3, event(Technique=FULL_RANK, ModelNameOrPath=CHECKPOINT, TrainingInstanceCount="8")
-    )
+    outputs = prepare_recipe(s3, from_checkpoint(CHECKPOINT, FULL_RANK))
     assert outputs["BaseModelHyperparameter"] == "base_model_location"
     assert outputs["StartsFromCheckpoint"] == "true"
     recipe = yaml.safe_load(
@@ -194,3 +194,96 @@ def test_the_handler_builds_its_client_from_the_environment(s3: Any) -> None:
         )["run"]["name"]
         == "exec-2"
     )
+
+
+# -- the checkpoint's technique -------------------------------------------------------------------
+
+GROUP = "nova-sft-test-checkpoints"
+
+
+def registered_checkpoint(sm: Any, s3: Any, job: str, technique: str) -> str:
+    """Register a run of `technique` from the base model the way the pipeline does; returns its
+    checkpoint URI."""
+    from lambdas.registry import RegistrationRequest, register_checkpoint
+    from tests.lambdas.test_register_checkpoint import stage_run
+
+    event = stage_run(s3, job, technique=technique)
+    return register_checkpoint(sm, s3, RegistrationRequest.from_event(event)).record.checkpoint_uri
+
+
+def from_checkpoint(checkpoint: str, technique: str = LORA) -> dict[str, object]:
+    count = "8" if technique == FULL_RANK else "4"
+    return event(
+        Technique=technique,
+        ModelNameOrPath=checkpoint,
+        TrainingInstanceCount=count,
+        ModelPackageGroupName=GROUP,
+    )
+
+
+def test_a_checkpoint_of_another_technique_is_refused_before_anything_is_written(
+    clients: tuple[Any, Any],
+) -> None:
+    sm, s3 = clients
+    checkpoint = registered_checkpoint(sm, s3, "job-lora", LORA)
+    before = stored_keys(s3)
+    with pytest.raises(RecipeValidationError) as caught:
+        prepare_recipe(s3, from_checkpoint(checkpoint, FULL_RANK), sagemaker=lambda: sm)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"Technique FullRank cannot continue from checkpoint {checkpoint}")
+    assert "trained with LoRA" in problem
+    assert f"{GROUP}/1" in problem
+    assert stored_keys(s3) == before  # no recipe for this run
+
+
+def test_a_checkpoint_of_the_same_technique_is_allowed_and_named(
+    clients: tuple[Any, Any],
+) -> None:
+    sm, s3 = clients
+    checkpoint = registered_checkpoint(sm, s3, "job-lora", LORA)
+    outputs = prepare_recipe(s3, from_checkpoint(checkpoint), sagemaker=lambda: sm)
+    assert outputs["CheckpointCheck"].startswith("same-technique: LoRA, as arn:aws:sagemaker:")
+    assert outputs["CheckpointCheck"].endswith(f"{GROUP}/1 records for {checkpoint}")
+
+
+def test_a_checkpoint_the_registry_does_not_know_is_allowed_and_the_output_says_so(
+    clients: tuple[Any, Any],
+) -> None:
+    sm, s3 = clients
+    outputs = prepare_recipe(s3, from_checkpoint(CHECKPOINT), sagemaker=lambda: sm)
+    assert outputs["StartsFromCheckpoint"] == "true"
+    assert outputs["CheckpointCheck"].startswith(
+        f"unregistered: no version of model package group {GROUP} records {CHECKPOINT}"
+    )
+    assert "was not checked" in outputs["CheckpointCheck"]
+
+
+def test_a_run_from_the_base_model_never_builds_a_sagemaker_client(s3: Any) -> None:
+    def no_client() -> Any:
+        raise AssertionError("a run from the base model must not read the registry")
+
+    outputs = prepare_recipe(s3, event(), sagemaker=no_client)
+    assert outputs["CheckpointCheck"].startswith("base-model:")
+
+
+def test_a_run_from_a_checkpoint_needs_the_group(s3: Any) -> None:
+    body = from_checkpoint(CHECKPOINT)
+    del body["ModelPackageGroupName"]
+    with pytest.raises(RecipeValidationError, match="ModelPackageGroupName is missing"):
+        prepare_recipe(s3, body, sagemaker=lambda: None)
+    with pytest.raises(RecipeValidationError, match="not a model package group name"):
+        prepare_recipe(s3, {**body, "ModelPackageGroupName": "a/b"}, sagemaker=lambda: None)
+    assert stored_keys(s3) == []
+
+
+def test_the_handler_checks_the_technique_with_its_own_client(clients: tuple[Any, Any]) -> None:
+    sm, s3 = clients
+    checkpoint = registered_checkpoint(sm, s3, "job-lora", LORA)
+    module._s3_client.cache_clear()
+    module._sagemaker_client.cache_clear()
+    try:
+        with pytest.raises(RecipeValidationError, match="trained with LoRA"):
+            handler(from_checkpoint(checkpoint, FULL_RANK), None)
+    finally:
+        module._s3_client.cache_clear()
+        module._sagemaker_client.cache_clear()

@@ -23,9 +23,11 @@ from lambdas.registry import (
     KEY_METRICS_UNAVAILABLE,
     KEY_PARENT,
     KEY_RECIPE_SHA256,
+    CheckpointRecord,
     RegistrationError,
     RegistrationRequest,
     client_token,
+    describe_checkpoint,
     metadata_problem,
     register_checkpoint,
     s3_read_error,
@@ -69,6 +71,7 @@ def stage_run(
             "RunName": job,
             "LearningRate": "2e-5",
             "RecipeS3Prefix": f"s3://{ARTIFACTS}/runs/{job}/recipe/",
+            "ModelPackageGroupName": GROUP,
             **recipe_overrides,
         },
     )
@@ -465,3 +468,73 @@ def test_sagemaker_errors_name_the_call_the_group_and_the_fix(
 ) -> None:
     error = ClientError({"Error": {"Code": code, "Message": "m"}}, operation)
     assert str(sagemaker_error(error, "model package group g")).startswith(expected)
+
+
+# -- what a replay needs --------------------------------------------------------------------------
+
+SOURCE_PACKAGE = "arn:aws:sagemaker:us-east-1:111111111111:model-package/nova-sft-dev-checkpoints/3"
+
+
+@pytest.mark.parametrize("max_runtime", [432000, "432000"])
+def test_the_time_limit_and_the_replayed_package_are_recorded_for_a_replay(
+    clients: tuple[Any, Any], max_runtime: object
+) -> None:
+    sm, s3 = clients
+    event: dict[str, Any] = {
+        **stage_run(s3, "job-1"),
+        "MaxRuntimeSeconds": max_runtime,  # an Integer parameter may arrive as a number
+        "SourceModelPackageArn": SOURCE_PACKAGE,
+    }
+    result = register(sm, s3, event)
+    package = sm.describe_model_package(ModelPackageName=result["ModelPackageArn"])
+    metadata = package["CustomerMetadataProperties"]
+    assert metadata["MaxRuntimeSeconds"] == "432000"
+    assert metadata["SourceModelPackageArn"] == SOURCE_PACKAGE
+    record = describe_checkpoint(sm, result["ModelPackageArn"])
+    assert record.source_model_package_arn == SOURCE_PACKAGE
+    replay = record.replay_parameters()
+    assert replay["MaxRuntimeSeconds"] == "432000"
+    # A replay of this run names this package, never the one this run replayed.
+    assert "SourceModelPackageArn" not in replay
+
+
+@pytest.mark.parametrize("nothing", ["none", ""])
+def test_a_run_that_replays_nothing_records_no_source(
+    clients: tuple[Any, Any], nothing: str
+) -> None:
+    sm, s3 = clients
+    result = register(sm, s3, {**stage_run(s3, "job-1"), "SourceModelPackageArn": nothing})
+    metadata = sm.describe_model_package(ModelPackageName=result["ModelPackageArn"])[
+        "CustomerMetadataProperties"
+    ]
+    assert "SourceModelPackageArn" not in metadata
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("MaxRuntimeSeconds", "0", "must be a whole number of seconds from 1 to 2419200"),
+        ("MaxRuntimeSeconds", 2419201, "must be a whole number of seconds from 1 to 2419200"),
+        ("MaxRuntimeSeconds", "1.5", "must be a whole number of seconds"),
+        ("MaxRuntimeSeconds", True, "must be a whole number of seconds"),
+        ("SourceModelPackageArn", "dev/3", "must be a model package ARN, or none"),
+    ],
+)
+def test_bad_replay_inputs_are_refused_before_anything_is_registered(
+    clients: tuple[Any, Any], key: str, value: object, problem: str
+) -> None:
+    sm, s3 = clients
+    message = refused(sm, s3, {**stage_run(s3, "job-1"), key: value}, ValueError)  # type: ignore[dict-item]
+    assert f"{key}=" in message
+    assert problem in message
+
+
+def test_a_recorded_none_validation_uri_is_not_replayed() -> None:
+    record = CheckpointRecord(
+        model_package_arn=SOURCE_PACKAGE,
+        version=3,
+        approval_status="Approved",
+        creation_time=None,
+        metadata={"Technique": LORA, "ValidationDataS3Uri": "none", "TrainDataS3Uri": "s3://b/k"},
+    )
+    assert record.replay_parameters() == {"Technique": LORA, "TrainDataS3Uri": "s3://b/k"}

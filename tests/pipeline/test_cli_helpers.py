@@ -120,8 +120,12 @@ def register(
     losses: tuple[float, ...] = (2.0, 1.5, 1.2, 1.0),
     execution_arn: str = "",
     train_uri: str = "",
+    validation_uri: str = "none",
+    max_runtime: int | None = None,
+    source_arn: str = "",
 ) -> CheckpointRecord:
-    """Leave a finished job's recipe and output behind and register its checkpoint."""
+    """Leave a finished job's recipe and output behind and register its checkpoint (with the
+    optional inputs only when given)."""
     artifacts, data = buckets(env)
     sm, s3 = client(session, "sagemaker"), client(session, "s3")
     count = 4
@@ -133,6 +137,7 @@ def register(
             "TrainingInstanceCount": count,
             "RunName": job,
             "MaxSteps": len(losses) * 10,
+            "ValidationDataS3Uri": validation_uri,
         }
     )
     recipe_key = f"runs/{job}/recipe/recipe.yaml"
@@ -174,6 +179,9 @@ def register(
         "TrainDataS3Uri": train_uri or f"s3://{data}/datasets/train.jsonl",
         "TrainingInstanceType": "ml.p5.48xlarge",
         "PipelineExecutionArn": execution_arn,
+        "ValidationDataS3Uri": validation_uri,
+        "MaxRuntimeSeconds": max_runtime,
+        "SourceModelPackageArn": source_arn,
     }
     record = register_checkpoint(sm, s3, RegistrationRequest.from_event(event)).record
     if approval == "Approved":

@@ -83,8 +83,12 @@ def test_an_approved_package_becomes_an_execution_in_the_next_account(
     arn = execution["PipelineExecutionArn"]
     assert document["execution_arn"] == arn
     assert f":{OTHER_ACCOUNT}:pipeline/nova-sft-staging/execution/" in arn
-    # The same parameters as the approved run, which started from the base model.
-    assert sent_parameters(staging, arn) == source.replay_parameters()
+    # The same parameters as the approved run, which started from the base model, and the
+    # package it replays (the register step records it on staging's checkpoint).
+    assert sent_parameters(staging, arn) == {
+        **source.replay_parameters(),
+        "SourceModelPackageArn": source.model_package_arn,
+    }
     assert sent_parameters(staging, arn)["ModelNameOrPath"] == BASE_MODEL
     assert sent_parameters(staging, arn)["TrainDataS3Uri"] == TRAIN
     # Provenance: the source package ARN, read back from the execution.
@@ -271,3 +275,165 @@ def test_a_replayed_parent_is_found_without_describing_each_execution(
     # checkpoint.
     assert "sagemaker.DescribePipelineExecution" not in aws_calls
     assert aws_calls.count("sagemaker.ListPipelineExecutions") == 2
+
+
+# -- what a replay reproduces: time limit, validation data, technique ------------------------------
+
+
+def test_the_recorded_time_limit_is_replayed(
+    aws: boto3.Session,
+    accounts: tuple[Path, boto3.Session],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cdk_json, staging = accounts
+    dev = environment(cdk_json, "dev")
+    source = register(aws, dev, "job-one", approval="Approved", max_runtime=7200)
+    status, out, err = promote(capsys, cdk_json, source.model_package_arn, "--json")
+    assert (status, err) == (0, "")
+    document = json.loads(out)
+    assert sent_parameters(staging, document["execution_arn"])["MaxRuntimeSeconds"] == "7200"
+    assert document["unrecorded_parameters"] == ["ValidationDataS3Uri"]
+    # The estimate is the replay's own time limit (four instances for 2 h), not the target's.
+    assert document["estimate"]["max_instance_hours"] == 8.0
+
+
+def test_recorded_validation_data_of_the_source_account_is_refused_with_the_fix(
+    aws: boto3.Session,
+    accounts: tuple[Path, boto3.Session],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cdk_json, staging = accounts
+    validation = "s3://data-dev/datasets/validation.jsonl"
+    source = register(
+        aws, environment(cdk_json, "dev"), "job-one", approval="Approved", validation_uri=validation
+    )
+    status, out, err = promote(capsys, cdk_json, source.model_package_arn)
+    assert (status, out) == (2, "")
+    assert f"trained with validation data {validation}" in err
+    assert "training role of staging cannot read" in err
+    assert "--validation s3://<its copy>" in err
+    assert "--validation none" in err
+    assert staging_executions(staging) == []
+
+
+def test_validation_data_is_remapped_like_the_training_data(
+    aws: boto3.Session,
+    accounts: tuple[Path, boto3.Session],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cdk_json, staging = accounts
+    source = register(
+        aws,
+        environment(cdk_json, "dev"),
+        "job-one",
+        approval="Approved",
+        validation_uri="s3://data-dev/datasets/validation.jsonl",
+    )
+    copy = "s3://data-staging/datasets/validation.jsonl"
+    status, out, err = promote(
+        capsys, cdk_json, source.model_package_arn, "--validation", copy, "--json"
+    )
+    assert (status, err) == (0, "")
+    sent = sent_parameters(staging, json.loads(out)["execution_arn"])
+    assert sent["ValidationDataS3Uri"] == copy
+
+
+def test_validation_none_replays_without_validation_data(
+    aws: boto3.Session,
+    accounts: tuple[Path, boto3.Session],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cdk_json, staging = accounts
+    source = register(
+        aws,
+        environment(cdk_json, "dev"),
+        "job-one",
+        approval="Approved",
+        validation_uri="s3://data-dev/datasets/validation.jsonl",
+    )
+    status, out, err = promote(
+        capsys, cdk_json, source.model_package_arn, "--validation", "none", "--json"
+    )
+    assert (status, err) == (0, "")
+    document = json.loads(out)
+    # Nothing is sent: the pipeline's default means no validation data.
+    assert "ValidationDataS3Uri" not in sent_parameters(staging, document["execution_arn"])
+    assert "ValidationDataS3Uri" not in document["unrecorded_parameters"]
+
+
+def test_validation_twice_is_a_usage_error(
+    aws: boto3.Session, cdk_json: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/nova-sft-dev-checkpoints/1"
+    status, _, err = run_cli(
+        capsys,
+        "promote",
+        arn,
+        "--to",
+        "staging",
+        "--validation",
+        "none",
+        "--set",
+        "ValidationDataS3Uri=s3://b/k",
+        "--cdk-json",
+        str(cdk_json),
+    )
+    assert status == 2
+    assert "--validation and --set ValidationDataS3Uri=... both given" in err
+
+
+def test_a_replay_from_a_checkpoint_of_another_technique_is_refused(
+    aws: boto3.Session,
+    accounts: tuple[Path, boto3.Session],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cdk_json, staging = accounts
+    source = register(aws, environment(cdk_json, "dev"), "job-one", approval="Approved")
+    full = register(staging, environment(cdk_json, "staging"), "staging-full", technique="FullRank")
+    status, out, err = promote(
+        capsys, cdk_json, source.model_package_arn, "--from", full.checkpoint_uri
+    )
+    assert (status, out) == (2, "")
+    assert f"Technique LoRA cannot continue from checkpoint {full.checkpoint_uri}" in err
+    assert f"trained with FullRank ({full.model_package_arn})" in err
+    assert staging_executions(staging) == []
+
+
+def test_promote_refuses_to_name_another_source(
+    aws: boto3.Session, cdk_json: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/nova-sft-dev-checkpoints/1"
+    status, _, err = run_cli(
+        capsys,
+        "promote",
+        arn,
+        "--to",
+        "staging",
+        "--set",
+        f"SourceModelPackageArn={arn}",
+        "--cdk-json",
+        str(cdk_json),
+    )
+    assert status == 2
+    assert "it is the package being promoted" in err
+
+
+def test_the_replays_checkpoint_records_the_package_it_replays(
+    aws: boto3.Session,
+    accounts: tuple[Path, boto3.Session],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cdk_json, staging = accounts
+    source = register(aws, environment(cdk_json, "dev"), "job-one", approval="Approved")
+    replay = json.loads(promote(capsys, cdk_json, source.model_package_arn, "--json")[1])
+    sent = sent_parameters(staging, replay["execution_arn"])
+    # The replay's register step receives the parameter and records it on the package.
+    staged = register(
+        staging,
+        environment(cdk_json, "staging"),
+        "job-one-replay",
+        execution_arn=replay["execution_arn"],
+        source_arn=sent["SourceModelPackageArn"],
+    )
+    assert staged.source_model_package_arn == source.model_package_arn
+    assert staged.metadata["SourceModelPackageArn"] == source.model_package_arn

@@ -248,3 +248,74 @@ def test_latest_reads_the_registry_only_down_to_the_checkpoint_it_uses(
     assert json.loads(out)["parameters"]["ModelNameOrPath"] == newest.checkpoint_uri
     # Newest first, so the first version described is the one used; the older two are not.
     assert aws_calls.count("sagemaker.DescribeModelPackage") == 1
+
+
+# -- the technique of a run from a checkpoint -----------------------------------------------------
+
+
+def test_a_technique_other_than_the_checkpoints_is_refused_before_anything_starts(
+    aws: boto3.Session, cdk_json: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev = environment(cdk_json, "dev")
+    deploy(aws, dev)
+    lora = register(aws, dev, "job-one", approval="Approved")
+    for source in (
+        ("--from", "latest-approved"),
+        ("--set", f"ModelNameOrPath={lora.checkpoint_uri}"),
+    ):
+        status, out, err = start(
+            capsys, cdk_json, "--train", TRAIN, "--technique", "FullRank", *source
+        )
+        assert (status, out) == (2, "")
+        assert f"Technique FullRank cannot continue from checkpoint {lora.checkpoint_uri}" in err
+        assert f"trained with LoRA ({lora.model_package_arn})" in err
+        assert "nothing was started" in err
+    assert executions(aws) == []
+
+
+def test_a_full_rank_checkpoint_continues_only_as_full_rank(
+    aws: boto3.Session, cdk_json: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev = environment(cdk_json, "dev")
+    deploy(aws, dev)
+    full = register(aws, dev, "job-full", technique="FullRank")
+    source = f"ModelNameOrPath={full.checkpoint_uri}"
+    # The pipeline's default technique is LoRA: not what this checkpoint was trained with.
+    status, _, err = start(capsys, cdk_json, "--train", TRAIN, "--set", source, "--dry-run")
+    assert status == 2
+    assert "Technique LoRA cannot continue" in err
+    status, out, err = start(
+        capsys, cdk_json, "--train", TRAIN, "--set", source, "--technique", "FullRank", "--json"
+    )
+    assert (status, err) == (0, "")
+    check = json.loads(out)["technique_check"]
+    assert check["outcome"] == "same-technique"
+    assert check["recorded_by"] == full.model_package_arn
+    assert len(executions(aws)) == 1
+
+
+def test_a_checkpoint_the_registry_does_not_know_starts_and_the_plan_says_so(
+    aws: boto3.Session, cdk_json: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deploy(aws, environment(cdk_json, "dev"))
+    unknown = "s3://customer-escrow-123456789012-smtj-ffff/old-job/step_10"
+    status, out, err = start(
+        capsys, cdk_json, "--train", TRAIN, "--from", unknown, "--technique", "FullRank"
+    )
+    assert (status, err) == (0, "")
+    assert (
+        "Technique check: unregistered: no version of model package group "
+        f"nova-sft-dev-checkpoints records {unknown}"
+    ) in out
+    assert len(executions(aws)) == 1
+
+
+def test_start_refuses_to_claim_a_replay(
+    aws: boto3.Session, cdk_json: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arn = "arn:aws:sagemaker:us-east-1:111111111111:model-package/nova-sft-dev-checkpoints/1"
+    status, _, err = start(
+        capsys, cdk_json, "--train", TRAIN, "--set", f"SourceModelPackageArn={arn}"
+    )
+    assert status == 2
+    assert "only promote sets it" in err

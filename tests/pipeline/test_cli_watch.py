@@ -113,11 +113,14 @@ def test_start_run_watch_lineage_metrics_approve_and_continue(
     assert values["ModelNameOrPath"] == "nova-lite-2/prod"
     assert values["MaxSteps"] == "20"
     assert values["TrainDataS3Uri"] == "s3://data-dev/datasets/train.jsonl"
-    # The register step records the instance type, so the replay sends the source run's.
-    assert values["TrainingInstanceType"] == environment(cdk_json, "dev").training_instance_type
+    # The register step records the instance type and the time limit, so the replay sends the
+    # source run's, and the package the replay replays.
+    dev = environment(cdk_json, "dev")
+    assert values["TrainingInstanceType"] == dev.training_instance_type
+    assert values["MaxRuntimeSeconds"] == str(dev.max_runtime_seconds)
+    assert values["SourceModelPackageArn"].endswith(":model-package/nova-sft-dev-checkpoints/1")
     assert (
-        "Not recorded by the source package, so the target's defaults apply: "
-        "MaxRuntimeSeconds, ValidationDataS3Uri"
+        "Not recorded by the source package, so the target's defaults apply: ValidationDataS3Uri"
     ) in out
 
 

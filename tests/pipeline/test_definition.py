@@ -265,6 +265,7 @@ def test_parameters_are_the_public_names_with_their_types(definition: dict[str, 
         ("ValCheckInterval", "Integer"),
         ("MaxRuntimeSeconds", "Integer"),
         ("ModelApprovalStatus", "String"),
+        ("SourceModelPackageArn", "String"),
     ]
 
 
@@ -280,6 +281,8 @@ def test_defaults_come_from_the_recipe_facts_and_the_environment(
     assert defaults["TrainingInstanceCount"] == ENV.training_instance_count
     assert defaults["MaxRuntimeSeconds"] == ENV.max_runtime_seconds
     assert defaults["ModelApprovalStatus"] == "PendingManualApproval"
+    # A run replays nothing unless promote says so; a default cannot be an empty string.
+    assert defaults["SourceModelPackageArn"] == "none"
     # NOVA_FACTS section 3, through lambdas.recipe_spec.KNOBS.
     assert {knob.name: defaults[knob.name] for knob in KNOBS} == {
         "MaxSteps": 100,
@@ -558,11 +561,13 @@ def test_prepare_step_sends_exactly_the_keys_the_prepare_function_accepts(
 
     step = steps_by_name(definition)[PREPARE_STEP]
     assert step["FunctionArn"] == INPUTS["prepare_function_arn"]
-    assert set(step["Arguments"]) == {*RUN_KEYS, "RecipeS3Prefix"}
+    assert set(step["Arguments"]) == {*RUN_KEYS, "RecipeS3Prefix", "ModelPackageGroupName"}
+    assert step["Arguments"]["ModelPackageGroupName"] == ENV.model_package_group_name
     assert [o["OutputName"] for o in step["OutputParameters"]] == list(PREPARE_OUTPUTS)
     scope = {f"Parameters.{p['Name']}": p.get("DefaultValue") for p in definition["Parameters"]}
     scope["Execution.PipelineExecutionId"] = "x1y2z3w4v5u6"
-    settings, (bucket, key, prefix) = parse_event(resolve(step["Arguments"], scope))
+    settings, (bucket, key, prefix), group = parse_event(resolve(step["Arguments"], scope))
+    assert group == ENV.model_package_group_name
     assert settings.run_name == f"{ENV.pipeline_name}-x1y2z3w4v5u6"
     assert settings.training_instance_count == ENV.training_instance_count
     assert (bucket, key) == (ARTIFACTS, "runs/x1y2z3w4v5u6/recipe/recipe.yaml")
@@ -596,6 +601,9 @@ def test_register_steps_read_their_own_job_and_the_runs_inputs(
         "ValidationDataS3Uri",
         "TrainingInstanceType",
         "ModelApprovalStatus",
+        # What a replay needs, recorded on the package (decision 0003).
+        "MaxRuntimeSeconds",
+        "SourceModelPackageArn",
     ):
         assert arguments[name] == {"Get": f"Parameters.{name}"}
 

@@ -82,6 +82,39 @@ def test_run_two_starts_from_run_ones_checkpoint_and_the_registry_records_it(
     assert result.plot_path.read_bytes().startswith(PNG_MAGIC)
 
 
+def test_continuing_with_the_other_technique_is_refused_before_any_training_job(
+    cdk_out: Path, tmp_path: Path
+) -> None:
+    result, lines = run(cdk_out, tmp_path, plot=False)
+
+    first, second = result.executions
+    # Each run's PrepareRecipe says what it checked, in its own output.
+    assert first.step("PrepareRecipe").outputs["CheckpointCheck"].startswith("base-model:")
+    checked = second.step("PrepareRecipe").outputs["CheckpointCheck"]
+    assert checked.startswith("same-technique: LoRA, as arn:aws:sagemaker:")
+    assert checked.endswith(f"records for {first.output('CheckpointS3Uri')}")
+    assert (
+        second.step("RegisterFromCheckpointValidating").arguments["SourceModelPackageArn"] == "none"
+    )
+
+    third = result.other_technique
+    assert third is not None
+    checkpoint = second.output("CheckpointS3Uri")
+    assert third.parameters["ModelNameOrPath"] == checkpoint
+    assert third.parameters["Technique"] == "FullRank"
+    assert third.status == "Failed"
+    assert third.step("ValidateData").status == "Succeeded"
+    assert third.step("PrepareRecipe").status == "Failed"
+    assert f"Technique FullRank cannot continue from checkpoint {checkpoint}" in (
+        third.failure_reason
+    )
+    assert "trained with LoRA" in third.failure_reason
+    assert all(s.attempts == 0 for s in third.steps if s.step_type == "Training")
+    assert result.registered == 2
+    assert result.succeeded
+    assert any("run 3: FullRank from run 2's LoRA checkpoint: Failed (refused" in x for x in lines)
+
+
 def test_s3_errors_and_throttling_are_retried_to_success(cdk_out: Path, tmp_path: Path) -> None:
     result, _ = run(cdk_out, tmp_path, s3_error_rate=0.1, throttle_rate=0.1, plot=False)
 

@@ -160,14 +160,17 @@ def test_function_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
         | expand(["kms:Decrypt", "kms:GenerateDataKey"], [key])
         | logs("ValidateDataset")
     )
-    assert grants_of(template, "<Functions/PrepareRecipeRole>") == (
-        expand(["s3:PutObject"], [runs])
-        | expand(["kms:GenerateDataKey"], [key])
-        | logs("PrepareRecipe")
-    )
     group = f"nova-sft-{env}-checkpoints"
     group_arn = f"arn:aws:sagemaker:us-east-1:{account}:model-package-group/{group}"
     versions = f"arn:aws:sagemaker:us-east-1:{account}:model-package/{group}/*"
+    assert grants_of(template, "<Functions/PrepareRecipeRole>") == (
+        expand(["s3:PutObject"], [runs])
+        | expand(["kms:GenerateDataKey"], [key])
+        # A checkpoint's technique is read from this environment's group only.
+        | expand(["sagemaker:DescribeModelPackage"], [versions])
+        | expand(["sagemaker:ListModelPackages"], ["*"])
+        | logs("PrepareRecipe")
+    )
     assert grants_of(template, "<Functions/RegisterCheckpointRole>") == (
         expand(["s3:ListBucket"], [f"{data}:ArtifactsBucketArn"])
         | expand(["s3:GetObject"], [runs])
