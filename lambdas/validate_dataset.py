@@ -7,13 +7,16 @@ A LambdaStep invokes `handler` with string inputs:
   channel would read them all);
 - `GlobalBatchSize`: the recipe's global batch size, e.g. "32";
 - `ReasoningEnabled`: "true" or "false", the recipe's reasoning_enabled;
-- `ReportS3Uri`: `s3://bucket/key` where the full JSON report is written, valid or not.
+- `ReportS3Uri`: `s3://bucket/key` where the full JSON report is written, valid or not;
+- `Strict` (optional): "true" records every warning as an error; absent or "false" by default.
 
 The data is streamed from S3 in 1 MiB chunks (memory does not grow with the file) and checked
-by `lambdas.dataset`. A valid dataset returns `{"Samples": "<n>", "Findings": "0"}`. An invalid
-one raises `DatasetInvalidError`, whose message (the step's failure reason) holds the first
-findings and the report location. Unreadable data raises `DatasetAccessError` naming the object
-and the fix; a bad event raises `ValueError` naming the input. Media sizes are not checked
+by `lambdas.dataset`. Only errors fail the step: a dataset with warnings alone returns
+`{"Samples": "<n>", "Findings": "<warnings>", "Warnings": "<rule: count, ...>"}` ("0" and "" when
+clean), and the warnings are in the report. An invalid dataset raises `DatasetInvalidError`, whose
+message (the step's failure reason) holds the first findings and the report location.
+Unreadable data raises `DatasetAccessError` naming the object and the fix; a bad event raises
+`ValueError` naming the input. Media sizes are not checked
 (it would take one HEAD request per media object; see docs/decisions/0006).
 """
 
@@ -63,6 +66,7 @@ class Request:
     reasoning_enabled: bool
     report_bucket: str
     report_key: str
+    strict: bool = False
 
     @property
     def train_uri(self) -> str:
@@ -109,6 +113,11 @@ def parse_event(event: Mapping[str, Any]) -> Request:
     if reasoning not in ("true", "false"):
         raise ValueError(f"ReasoningEnabled must be 'true' or 'false', got {raw_reasoning!r}")
 
+    raw_strict = event.get("Strict")
+    strict = "false" if raw_strict in (None, "") else str(raw_strict).strip().lower()
+    if strict not in ("true", "false"):
+        raise ValueError(f"Strict must be 'true' or 'false', got {raw_strict!r}")
+
     return Request(
         train_bucket=train_bucket,
         train_key=train_key,
@@ -116,6 +125,7 @@ def parse_event(event: Mapping[str, Any]) -> Request:
         reasoning_enabled=reasoning == "true",
         report_bucket=report_bucket,
         report_key=report_key,
+        strict=strict == "true",
     )
 
 
@@ -177,9 +187,11 @@ def validate_s3_dataset(
     global_batch_size: int,
     reasoning_enabled: bool | None,
     max_findings: int = 1000,
+    strict: bool = False,
 ) -> Report:
     """Stream the dataset at `train_uri` (an object, or a prefix ending in "/") through the
-    validator; nothing is written. Media must be in the dataset's bucket.
+    validator; nothing is written. Media must be in the dataset's bucket. `strict` records every
+    warning as an error.
 
     ValueError for a malformed URI; DatasetAccessError when an object cannot be listed or read.
     """
@@ -190,6 +202,7 @@ def validate_s3_dataset(
         reasoning_enabled=reasoning_enabled,
         dataset_bucket=bucket,
         max_findings=max_findings,
+        strict=strict,
     )
     for object_key in list_dataset_keys(s3, bucket, key):
         uri = f"s3://{bucket}/{object_key}"
@@ -240,6 +253,7 @@ def validate_dataset(s3: Any, request: Request) -> Report:
         request.train_uri,
         global_batch_size=request.global_batch_size,
         reasoning_enabled=request.reasoning_enabled,
+        strict=request.strict,
     )
     write_report(s3, request.report_uri, request.train_uri, report)
     return report
@@ -265,4 +279,14 @@ def handler(event: Mapping[str, Any], context: object = None) -> dict[str, str]:
     _LOG.info("%s: %s (report %s)", request.train_uri, report.summary(limit=0), request.report_uri)
     if not report.ok:
         raise DatasetInvalidError(failure_reason(report, request.report_uri))
-    return {"Samples": str(report.samples), "Findings": "0"}
+    return step_outputs(report)
+
+
+def step_outputs(report: Report) -> dict[str, str]:
+    """The outputs of a step that passed: its findings are all warnings (counted, and by rule)."""
+    ranked = sorted(report.counts_by_rule.items(), key=lambda item: (-item[1], item[0]))
+    return {
+        "Samples": str(report.samples),
+        "Findings": str(report.total_findings),
+        "Warnings": ", ".join(f"{rule}: {count}" for rule, count in ranked),
+    }
