@@ -106,6 +106,20 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_RAW_DECODE = _DECODER.raw_decode
+
+
+def _decode(text: str) -> Any:
+    """`json.loads` semantics without NaN/Infinity. A line that starts with its value and ends
+    with it, or with whitespace such as a CRLF's "\r", skips `decode`'s two whitespace scans;
+    anything else goes through `decode`, which also words the error."""
+    try:
+        obj, end = _RAW_DECODE(text)
+    except ValueError:
+        return _DECODER.decode(text)
+    if end != len(text) and not text[end:].isspace():
+        return _DECODER.decode(text)  # raises "Extra data"
+    return obj
 
 
 class Validator:
@@ -300,7 +314,7 @@ class Validator:
     def _check_line(self, raw: str | bytes) -> None:
         try:
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-            obj = _DECODER.decode(text)
+            obj = _decode(text)
         except UnicodeDecodeError as exc:
             self._samples += 1
             self.add(

@@ -20,6 +20,8 @@ from lambdas.dataset_converse_parts import (
     ToolAndMediaChecks,
 )
 from lambdas.dataset_rules import (
+    BRACKET_SEARCH,
+    COLON_SEARCH,
     MAX_SAMPLES,
     MIN_SAMPLES,
     SCHEMA_VERSION,
@@ -203,20 +205,20 @@ class ConverseFormat(ToolAndMediaChecks):
             self._check_sample_media(sample)
         if sample.reasoning_path or self.reasoning_enabled:
             self._check_sample_reasoning(sample)
-        where = (self._sink.current_source, self._sink.current_line)
+        tallies = self._parts
         for part, used in (
             ("system", has_system),
             ("tools", has_tools),
-            ("reasoning", bool(sample.reasoning_path)),
-            ("media", bool(sample.media)),
+            ("reasoning", sample.reasoning_path),
+            ("media", sample.media),
         ):
-            tally = self._parts[part]
+            tally = tallies[part]
             if used:
                 tally.used += 1
                 if tally.first_with is None:
-                    tally.first_with = where
+                    tally.first_with = (self._sink.current_source, self._sink.current_line)
             elif tally.first_without is None:
-                tally.first_without = where
+                tally.first_without = (self._sink.current_source, self._sink.current_line)
 
     def _check_version(self, version: object) -> None:
         if version is ABSENT:
@@ -317,6 +319,10 @@ class ConverseFormat(ToolAndMediaChecks):
     # Messages --------------------------------------------------------------------------------
 
     def _check_messages(self, messages: list[Any], sample: SampleState) -> None:
+        # The hot loop of the validator: a turn of clean text blocks (nearly every turn) is
+        # checked inline, with no call and no JSON path built; anything else goes to
+        # `_check_content`, which checks that turn again from the start and reports.
+        colon_search, bracket_search = COLON_SEARCH, BRACKET_SEARCH
         last_role: object = ABSENT
         for index, message in enumerate(messages):
             if type(message) is not dict:
@@ -330,9 +336,26 @@ class ConverseFormat(ToolAndMediaChecks):
             if role != ("user" if index % 2 == 0 else "assistant"):
                 self._check_role(role, index, sample)
             content = message.get("content", ABSENT)
-            if content is not ABSENT:
+            if type(content) is list and content and not sample.open_uses:
+                for block in content:
+                    if type(block) is dict and len(block) == 1:
+                        text = block.get("text")
+                        if (
+                            type(text) is str
+                            and text
+                            and not text.isspace()
+                            and colon_search(text) is None
+                            and (
+                                ("<" not in text and "[" not in text)
+                                or bracket_search(text) is None
+                            )
+                        ):
+                            continue
+                    self._check_content(content, index, role, sample)
+                    break
+            elif content is not ABSENT:
                 self._check_content(content, index, role, sample)
-            if role == "user":
+            if role == "user" and sample.open_uses:
                 # The user turn after an assistant turn must answer all of its toolUse blocks.
                 self._report_unanswered(sample.open_uses)
                 sample.open_uses = {}

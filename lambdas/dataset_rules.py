@@ -168,16 +168,16 @@ def _any_case(word: str) -> str:
 
 _COLON_WORDS = tuple(token for token in RESERVED_STRINGS if token.endswith(":"))
 _BRACKETED = tuple(token for token in RESERVED_STRINGS if not token.endswith(":"))
-_COLON_SEARCH = re.compile(
+COLON_SEARCH = re.compile(
     ":(?:" + "|".join(f"(?<={_any_case(token)})" for token in _COLON_WORDS) + ")"
 ).search
-_BRACKET_SEARCH = re.compile("|".join(_any_case(token) for token in _BRACKETED)).search
+BRACKET_SEARCH = re.compile("|".join(_any_case(token) for token in _BRACKETED)).search
 
 
 def reserved_in(text: str) -> list[str]:
     """The reserved strings in `text`, matched in any case, in `RESERVED_STRINGS` order."""
-    if _COLON_SEARCH(text) is None and (
-        ("<" not in text and "[" not in text) or _BRACKET_SEARCH(text) is None
+    if COLON_SEARCH(text) is None and (
+        ("<" not in text and "[" not in text) or BRACKET_SEARCH(text) is None
     ):
         return []
     lowered = text.lower()
@@ -190,8 +190,8 @@ def text_is_clean(text: object) -> bool:
         type(text) is str
         and bool(text)
         and not text.isspace()
-        and _COLON_SEARCH(text) is None
-        and (("<" not in text and "[" not in text) or _BRACKET_SEARCH(text) is None)
+        and COLON_SEARCH(text) is None
+        and (("<" not in text and "[" not in text) or BRACKET_SEARCH(text) is None)
     )
 
 
