@@ -88,6 +88,58 @@ class _PartTally:
         self.first_without: Where | None = None
 
 
+def _is_clean_text_sample(obj: dict[str, Any]) -> bool:
+    """True for a text-only sample (no tools, media or reasoning) that breaks no per-sample rule.
+
+    Most samples are of this kind; deciding it in one pass, with no call per block and no JSON
+    path built, is what keeps the validator near the speed of parsing. False means only "not
+    sure": the full walk then decides and reports.
+    """
+    if (
+        obj.get("schemaVersion") != SCHEMA_VERSION
+        or "toolConfig" in obj
+        or not obj.keys() <= _TOP_KEYS
+    ):
+        return False
+    blocks: list[Any] = []
+    system = obj.get("system", blocks)  # absent: no blocks
+    messages = obj.get("messages")
+    if type(system) is not list or type(messages) is not list or not messages or len(messages) % 2:
+        return False
+    if system is not blocks:
+        if not system:
+            return False
+        blocks.extend(system)
+    expected = "user"
+    for message in messages:
+        if type(message) is not dict or len(message) != 2 or message.get("role") != expected:
+            return False
+        content = message.get("content")
+        if type(content) is not list or not content:
+            return False
+        blocks.extend(content)
+        expected = "assistant" if expected == "user" else "user"
+    return _clean_text_blocks(blocks)
+
+
+def _clean_text_blocks(blocks: list[Any]) -> bool:
+    """True when every block is {"text": <a clean text>}."""
+    colon_search, bracket_search = COLON_SEARCH, BRACKET_SEARCH
+    for block in blocks:
+        if type(block) is not dict or len(block) != 1:
+            return False
+        text = block.get("text")
+        if not (
+            type(text) is str
+            and text
+            and not text.isspace()
+            and colon_search(text) is None
+            and (("<" not in text and "[" not in text) or bracket_search(text) is None)
+        ):
+            return False
+    return True
+
+
 class ConverseFormat(ToolAndMediaChecks):
     """The per-sample and dataset-level rules of bedrock-conversation-2024.
 
@@ -180,6 +232,14 @@ class ConverseFormat(ToolAndMediaChecks):
     def check_sample(self, obj: dict[str, Any]) -> None:
         """Every per-sample rule for one parsed line (a JSON object)."""
         self._objects += 1
+        if self.reasoning_enabled is not True and _is_clean_text_sample(obj):
+            # Nothing to report, and only the system prompt to tally (property tests hold this
+            # shortcut to the full walk below).
+            self._tally_clean("system" in obj)
+        else:
+            self._check_sample(obj)
+
+    def _check_sample(self, obj: dict[str, Any]) -> None:
         if not obj.keys() <= _TOP_KEYS or "messages" not in obj:
             self._keys(obj, _TOP_KEYS, ("messages",), "$")
         version = obj.get("schemaVersion", ABSENT)
@@ -214,6 +274,16 @@ class ConverseFormat(ToolAndMediaChecks):
         ):
             tally = tallies[part]
             if used:
+                tally.used += 1
+                if tally.first_with is None:
+                    tally.first_with = (self._sink.current_source, self._sink.current_line)
+            elif tally.first_without is None:
+                tally.first_without = (self._sink.current_source, self._sink.current_line)
+
+    def _tally_clean(self, has_system: bool) -> None:
+        """The part tallies of a clean text-only sample: a system prompt at most."""
+        for part, tally in self._parts.items():
+            if part == "system" and has_system:
                 tally.used += 1
                 if tally.first_with is None:
                     tally.first_with = (self._sink.current_source, self._sink.current_line)

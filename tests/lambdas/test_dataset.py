@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lambdas import dataset
+from lambdas import dataset, dataset_converse
 from lambdas.dataset import (
     MAX_SAMPLES,
     MEDIA_FORMATS,
@@ -27,6 +27,7 @@ from lambdas.dataset import (
     check_object_key,
     validate_lines,
 )
+from lambdas.dataset_converse import ConverseFormat
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "pipeline" / "sample_data" / "train.jsonl"
 BUCKET = "data-bucket"
@@ -758,8 +759,10 @@ FORMAT_VALUES = st.recursive(
 
 
 def assert_every_outcome_is_a_finding_or_a_pass(report: Report) -> None:
-    # The kept findings, the total and the per-rule counts agree (`ok` is total == 0).
-    assert report.ok == (not report.findings)
+    # The kept findings, the total and the per-rule counts agree; `ok` means no error.
+    assert report.clean == (not report.findings)
+    assert report.ok == (report.errors == 0)
+    assert sum(f.severity == "error" for f in report.findings) <= report.errors
     assert len(report.findings) <= report.total_findings
     assert sum(report.counts_by_rule.values()) == report.total_findings
     for finding in report.findings:
@@ -1237,3 +1240,97 @@ def test_a_tool_use_without_tool_config_stays_an_error() -> None:
     report = run(lines(*[sample(user(text("Where is NW-1?")), assistant(tool_use()))] * 8))
     assert not report.ok
     assert report.counts_by_severity("error") == {"tools.undeclared": 8}
+
+
+# The shortcut for clean text-only samples never hides a finding ---------------------------
+
+TEXTS = (
+    st.sampled_from(["Hello", "What is 2 + 2?", "4", "a: b", "x < y", "[1]", "Ser: x", "<im>"])
+    | st.text(max_size=8)
+    | RESERVED_PIECES
+)
+TEXT_CONTENT = st.lists(st.builds(lambda value: {"text": value}, TEXTS), min_size=1, max_size=3)
+# One change that may or may not break the sample: (where, key, value); where is "top", a turn
+# index or ("block", turn index).
+BREAKS: st.SearchStrategy[tuple[Any, str, Any] | None] = st.sampled_from(
+    [
+        None,
+        ("top", "schemaVersion", None),
+        ("top", "schemaVersion", "other"),
+        ("top", "metadata", 1),
+        ("top", "toolConfig", {"tools": []}),
+        ("top", "system", []),
+        ("top", "system", None),
+        ("top", "messages", []),
+        (0, "role", "assistant"),
+        (1, "role", "system"),
+        (0, "content", []),
+        (1, "content", None),
+        (0, "extra", 1),
+        ("block", "text", None),
+        ("block", "text", ""),
+        ("block", "image", {}),
+    ]
+)
+
+
+def text_sample(
+    turns: list[list[dict[str, Any]]],
+    system: list[dict[str, Any]] | None,
+    change: tuple[Any, str, Any] | None,
+) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = [
+        {"role": "user" if index % 2 == 0 else "assistant", "content": content}
+        for index, content in enumerate(turns)
+    ]
+    body: dict[str, Any] = {"schemaVersion": "bedrock-conversation-2024", "messages": messages}
+    if system is not None:
+        body["system"] = system
+    if change is not None:
+        where, key, value = change
+        if where == "top":
+            body[key] = value
+        elif where == "block":
+            messages[-1]["content"][0][key] = value
+        elif where < len(messages):
+            messages[where][key] = value
+    return body
+
+
+TEXT_SAMPLES = st.builds(
+    text_sample,
+    st.integers(1, 2).flatmap(
+        lambda pairs: st.lists(TEXT_CONTENT, min_size=2 * pairs, max_size=2 * pairs)
+    ),
+    st.none() | TEXT_CONTENT,
+    BREAKS,
+)
+
+
+class Recorder:
+    current_source = ""
+    current_line = 1
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str]] = []
+
+    def add(self, rule: str, path: str, message: str) -> None:
+        self.found.append((rule, path))
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXT_SAMPLES)
+def test_a_sample_the_shortcut_accepts_is_one_the_full_walk_finds_nothing_in(
+    obj: dict[str, Any],
+) -> None:
+    recorder = Recorder()
+    walker = ConverseFormat(recorder, global_batch_size=1, reasoning_enabled=False)
+    walker._check_sample(obj)
+    if dataset_converse._is_clean_text_sample(obj):
+        assert recorder.found == []
+
+
+def test_the_shortcut_takes_the_common_sample() -> None:
+    with SAMPLE_DATA.open(encoding="utf-8") as handle:
+        assert all(dataset_converse._is_clean_text_sample(json.loads(line)) for line in handle)
+    assert not dataset_converse._is_clean_text_sample(sample(user(text("Bot: hi")), assistant()))
