@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from lambdas.dataset_rules import quote, text_problem
+from lambdas.dataset_rules import a_json, article, quote, text_problem
 
 MEDIA_FORMATS: dict[str, frozenset[str]] = {
     # Nova 2 Lite's lists, the stricter of the published ones (webp images and webm videos are
@@ -75,13 +75,37 @@ class ToolAndMediaChecks:
     dataset_bucket: str | None
     _add: Callable[[str, str, str], None]
 
-    def _type(self, path: str, value: object, expected: str, *, optional: bool = False) -> None:
-        raise NotImplementedError
-
     def _keys(
         self, obj: dict[str, Any], allowed: frozenset[str], required: Iterable[str], path: str
     ) -> None:
-        raise NotImplementedError
+        for key in required:
+            if key not in obj:
+                self._add("field.missing", f"{path}.{key}", f"add the required field {quote(key)}")
+        if not obj.keys() <= allowed:
+            expected = ", ".join(sorted(allowed))
+            for key in obj:
+                if key not in allowed:
+                    self._add(
+                        "field.unknown",
+                        path,
+                        f"field {quote(key)} is not part of the format here (expected only "
+                        f"{expected}): remove or rename it",
+                    )
+
+    def _type(self, path: str, value: object, expected: str, *, optional: bool = False) -> None:
+        """A value of the wrong JSON type; null is a finding of its own (`field.null`)."""
+        if value is None:
+            name = path.rsplit(".", 1)[-1]
+            fix = f"give it a value, or leave {name} out" if optional else "give it a value"
+            self._add(
+                "field.null",
+                path,
+                f"{name} is null but must be {article('JSON ' + expected)}: {fix}",
+            )
+        else:
+            self._add("field.type", path, f"expected a JSON {expected}, found {a_json(value)}")
+
+    # Samples ---------------------------------------------------------------------------------
 
     def _check_text(self, text: object, path: str) -> None:
         problem = text_problem(text)

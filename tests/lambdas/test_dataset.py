@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lambdas import dataset, dataset_converse
+from lambdas import dataset, dataset_converse_turns
 from lambdas.dataset import (
     MAX_SAMPLES,
     MEDIA_FORMATS,
@@ -1326,11 +1326,13 @@ def test_a_sample_the_shortcut_accepts_is_one_the_full_walk_finds_nothing_in(
     recorder = Recorder()
     walker = ConverseFormat(recorder, global_batch_size=1, reasoning_enabled=False)
     walker._check_sample(obj)
-    if dataset_converse._is_clean_text_sample(obj):
+    if dataset_converse_turns.is_clean_text_sample(obj):
         assert recorder.found == []
 
 
 def test_the_shortcut_takes_the_common_sample() -> None:
     with SAMPLE_DATA.open(encoding="utf-8") as handle:
-        assert all(dataset_converse._is_clean_text_sample(json.loads(line)) for line in handle)
-    assert not dataset_converse._is_clean_text_sample(sample(user(text("Bot: hi")), assistant()))
+        assert all(dataset_converse_turns.is_clean_text_sample(json.loads(line)) for line in handle)
+    assert not dataset_converse_turns.is_clean_text_sample(
+        sample(user(text("Bot: hi")), assistant())
+    )
