@@ -5,12 +5,18 @@ about 100 MB, plus a quarter-size one and an all-invalid one), then measures on 
 
 - the baseline: read the file in 1 MiB chunks, split lines, `json.loads` every line;
 - the validator: `Validator.feed_chunks` over the same chunks, every rule included;
+- with `--aws-validator PATH`: AWS's sample validator (aws-samples/amazon-nova-samples,
+  customization/bedrock-finetuning/understanding/dataset_validation/nova_ft_dataset_validator.py)
+  on the same file, for Nova 2 Lite SFT, in a subprocess of `--aws-python` (an interpreter with
+  pydantic; fetch the file into a temporary folder, never into this repository);
 - peak traced memory (tracemalloc) of the validator for both sizes and for the invalid file,
   to show that memory does not grow with the file or with the number of findings.
 
 Run: .venv/bin/python benchmarks/bench_validate_data.py [--samples 20000] [--repeat 3]
-The target is at least 50 MB/s for the validator. Figures vary with machine load; the baseline
-is measured in the same run so the ratio is the stable figure.
+       [--aws-validator /tmp/awsval/nova_ft_dataset_validator.py
+        --aws-python /tmp/awsval/bin/python]
+The targets: at least 50 MB/s, and at least 5 times AWS's validator's speed. Figures vary with
+machine load; the baselines are measured in the same run, so the ratios are the stable figures.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +37,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lambdas.dataset import CHUNK_BYTES, Validator
 
 TARGET_MB_S = 50.0
+TARGET_AWS_RATIO = 5.0
+
+# Runs in the interpreter given by --aws-python: times AWS's validator on one file, the way its
+# command line validates a training file (every line, Nova 2 Lite, SFT), and prints JSON.
+_AWS_RUNNER = """
+import importlib.util, json, sys, time, warnings
+warnings.simplefilter("ignore")
+validator_path, data_path, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
+spec = importlib.util.spec_from_file_location("aws_nova_validator", validator_path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+best = float("inf")
+for _ in range(repeat):
+    start = time.perf_counter()
+    report = module.validate_jsonl_file(
+        data_path, "lite-2.0", module.TaskType.SFT, platform="sagemaker", skip_bad_samples=True
+    )
+    best = min(best, time.perf_counter() - start)
+print(json.dumps({"seconds": best, "valid": report.valid_samples, "failed": report.failed_samples}))
+"""
 SAMPLE_BYTES = 5_000  # 20,000 samples of about 5 kB make the 100 MB file
 
 _VOCABULARY = (
@@ -125,6 +152,26 @@ def best_seconds(run: Callable[[], object], repeat: int) -> float:
     return best
 
 
+def aws_seconds(validator: Path, python: str, path: Path, repeat: int) -> dict[str, float]:
+    """Best time of AWS's validator on `path`, run by `python`; SystemExit says what is wrong."""
+    if not validator.is_file():
+        raise SystemExit(f"--aws-validator {validator}: no such file")
+    done = subprocess.run(
+        [python, "-c", _AWS_RUNNER, str(validator), str(path), str(repeat)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(
+            f"AWS's validator did not run ({last}); give --aws-python an interpreter with "
+            "pydantic 2, e.g. python3 -m venv /tmp/awsval && /tmp/awsval/bin/pip install pydantic"
+        )
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def peak_memory(path: Path) -> tuple[int, int, int]:
     """(peak traced bytes, findings counted, findings kept) for one validation."""
     tracemalloc.start()
@@ -139,6 +186,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--aws-validator", type=Path, help="path of AWS's nova_ft_dataset_validator.py to compare"
+    )
+    parser.add_argument(
+        "--aws-python", default=sys.executable, help="interpreter with pydantic for it"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-validate-") as folder:
@@ -163,6 +216,20 @@ def main() -> int:
             f"validator, every rule:        {megabytes / full:7.1f} MB/s ({full:.2f} s), "
             f"{full / base:.2f}x the baseline time"
         )
+        if args.aws_validator is not None:
+            aws = aws_seconds(args.aws_validator, args.aws_python, big, args.repeat)
+            if aws["failed"]:
+                print(f"AWS's validator refused {aws['failed']:.0f} samples of the valid file")
+            ratio = aws["seconds"] / full
+            print(
+                f"AWS's validator (pydantic):    {megabytes / aws['seconds']:7.1f} MB/s "
+                f"({aws['seconds']:.2f} s), {aws['seconds'] / base:.2f}x the baseline time"
+            )
+            verdict = "meets" if ratio >= TARGET_AWS_RATIO else "MISSES"
+            print(
+                f"validator speed / AWS's:       {ratio:7.2f}x "
+                f"(target {TARGET_AWS_RATIO:.0f}x: {verdict})"
+            )
         bad_seconds = best_seconds(lambda: validate(bad), 1)
         print(f"validator, all-invalid file:  {bad_bytes / 1e6 / bad_seconds:7.1f} MB/s")
 

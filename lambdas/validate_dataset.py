@@ -9,13 +9,16 @@ A LambdaStep invokes `handler` with string inputs:
 - `GlobalBatchSize`: the recipe's global batch size, e.g. "32";
 - `ReasoningEnabled`: "true" or "false", the recipe's reasoning_enabled;
 - `ReportS3Uri`: `s3://bucket/key` where the training data's full JSON report is written,
-  valid or not; `ValidationReportS3Uri` likewise for the validation data (required with it).
+  valid or not; `ValidationReportS3Uri` likewise for the validation data (required with it);
+- `Strict` (optional): "true" records every warning as an error; absent or "false" by default.
 
 The validation data is checked exactly as the training data (the same rules, the same reads
 with this function's role), because the job reads it through a channel of its own. The data
 is streamed from S3 in 1 MiB chunks (memory does not grow with the file) and checked by
-`lambdas.dataset`. Valid data returns `{"Samples": "<n>", "Findings": "0",
-"ValidationSamples": "<n>" or "none"}`. Invalid data raises `DatasetInvalidError`, whose
+`lambdas.dataset`. Only errors fail the step: data with warnings alone returns
+`{"Samples": "<n>", "Findings": "<warnings>", "Warnings": "<rule: count, ...>",
+"ValidationSamples": "<n>" or "none"}` ("0" and "" when clean; warnings of both datasets
+counted), and the warnings are in the reports. Invalid data raises `DatasetInvalidError`, whose
 message (the step's failure reason) holds the first findings of each invalid dataset and its
 report location. Unreadable data raises `DatasetAccessError` naming the object
 and the fix; a bad event raises `ValueError` naming the input. Media sizes are not checked
@@ -28,7 +31,8 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +89,7 @@ class Request:
     report_bucket: str
     report_key: str
     validation: ExtraDataset | None = None
+    strict: bool = False
 
     @property
     def train_uri(self) -> str:
@@ -159,6 +164,11 @@ def parse_event(event: Mapping[str, Any]) -> Request:
     if reasoning not in ("true", "false"):
         raise ValueError(f"ReasoningEnabled must be 'true' or 'false', got {raw_reasoning!r}")
 
+    raw_strict = event.get("Strict")
+    strict = "false" if raw_strict in (None, "") else str(raw_strict).strip().lower()
+    if strict not in ("true", "false"):
+        raise ValueError(f"Strict must be 'true' or 'false', got {raw_strict!r}")
+
     return Request(
         train_bucket=train_bucket,
         train_key=train_key,
@@ -167,6 +177,7 @@ def parse_event(event: Mapping[str, Any]) -> Request:
         report_bucket=report_bucket,
         report_key=report_key,
         validation=validation,
+        strict=strict == "true",
     )
 
 
@@ -238,10 +249,12 @@ def validate_s3_dataset(
     reasoning_enabled: bool | None,
     max_findings: int = 1000,
     parameter: str = TRAIN_PARAMETER,
+    strict: bool = False,
 ) -> Report:
     """Stream the dataset at `train_uri` (an object, or a prefix ending in "/") through the
     validator; nothing is written. Media must be in the dataset's bucket. The same rules apply
-    to any dataset; `parameter` names where the URI came from in messages.
+    to any dataset; `parameter` names where the URI came from in messages. `strict` records
+    every warning as an error.
 
     ValueError for a malformed URI; DatasetAccessError when an object cannot be listed or read.
     """
@@ -252,6 +265,7 @@ def validate_s3_dataset(
         reasoning_enabled=reasoning_enabled,
         dataset_bucket=bucket,
         max_findings=max_findings,
+        strict=strict,
     )
     for object_key in list_dataset_keys(s3, bucket, key, parameter):
         uri = f"s3://{bucket}/{object_key}"
@@ -308,6 +322,7 @@ def validate_dataset(s3: Any, request: Request) -> Report:
         request.train_uri,
         global_batch_size=request.global_batch_size,
         reasoning_enabled=request.reasoning_enabled,
+        strict=request.strict,
     )
     write_report(s3, request.report_uri, request.train_uri, report)
     return report
@@ -321,6 +336,7 @@ def validate_extra_dataset(s3: Any, request: Request, extra: ExtraDataset) -> Re
         global_batch_size=request.global_batch_size,
         reasoning_enabled=request.reasoning_enabled,
         parameter=extra.parameter,
+        strict=request.strict,
     )
     write_report(s3, extra.report_uri, extra.data_uri, report, extra.parameter)
     return report
@@ -366,7 +382,20 @@ def handler(event: Mapping[str, Any], context: object = None) -> dict[str, str]:
         )
     validation_samples = str(checked[1][2].samples) if len(checked) > 1 else NO_VALIDATION_DATA
     return {
-        "Samples": str(checked[0][2].samples),
-        "Findings": "0",
+        **step_outputs([report for _parameter, _uri, report in checked]),
         "ValidationSamples": validation_samples,
+    }
+
+
+def step_outputs(reports: Sequence[Report]) -> dict[str, str]:
+    """The outputs of a step that passed: the training data's sample count, and the findings of
+    every dataset checked, all warnings (counted, and by rule)."""
+    counts: Counter[str] = Counter()
+    for report in reports:
+        counts.update(report.counts_by_rule)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return {
+        "Samples": str(reports[0].samples),
+        "Findings": str(sum(report.total_findings for report in reports)),
+        "Warnings": ", ".join(f"{rule}: {count}" for rule, count in ranked),
     }

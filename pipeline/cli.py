@@ -689,8 +689,9 @@ def _add_validate_data(subparsers: argparse._SubParsersAction[_Parser]) -> None:
             "Check a training dataset (JSONL, bedrock-conversation-2024) with the same "
             "validator the pipeline's ValidateData step runs: every sample's schema, roles, "
             "content blocks, reserved strings, tools and media, and the dataset's size and "
-            "consistency. Each finding names the line, the JSON path, the rule and the fix. "
-            "Exit 0 when valid, 1 when invalid, 2 on a usage error."
+            "consistency. Each finding names the line, the JSON path, the rule and the fix, and "
+            "is an error (the run would fail) or a warning (legal but suspicious). Exit 0 when "
+            "there is no error (warnings are printed), 1 when there is one, 2 on a usage error."
         ),
         epilog="Example: python -m pipeline validate-data train.jsonl --global-batch-size 64",
     )
@@ -709,6 +710,11 @@ def _add_validate_data(subparsers: argparse._SubParsersAction[_Parser]) -> None:
         choices=("true", "false"),
         help="the run's ReasoningEnabled: true requires reasoningContent in every sample, false "
         "forbids it (default: only require it to be used consistently)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat every warning as an error (exit 1 on any finding)",
     )
     parser.add_argument(
         "--show", type=_positive, default=20, metavar="N", help="findings to print (20)"
@@ -738,6 +744,7 @@ def _validate_data(args: argparse.Namespace) -> int:
                 args.source,
                 global_batch_size=args.global_batch_size,
                 reasoning_enabled=reasoning,
+                strict=args.strict,
             )
         except DatasetAccessError as error:
             raise OperationError(str(error)) from None
@@ -749,6 +756,7 @@ def _validate_data(args: argparse.Namespace) -> int:
             global_batch_size=args.global_batch_size,
             reasoning_enabled=reasoning,
             max_findings=1000,
+            strict=args.strict,
         )
     if args.json:
         _emit_json({"data": args.source, **report.to_dict()})
@@ -758,16 +766,29 @@ def _validate_data(args: argparse.Namespace) -> int:
 
 
 def _report_lines(report: Any, show: int) -> list[str]:
-    if report.ok:
+    """The headline, counts by rule (errors, then warnings), then the errors and the warnings
+    found first, at most `show` of each."""
+    if report.clean:
         return [f"valid: {report.samples} samples, no findings"]
-    lines = [f"invalid: {report.total_findings} finding(s) in {report.samples} samples", "by rule:"]
-    ranked = sorted(report.counts_by_rule.items(), key=lambda item: (-item[1], item[0]))
-    lines.extend(f"  {rule}: {count}" for rule, count in ranked)
-    lines.append("findings:")
-    lines.extend(f"  {finding.describe(with_source=False)}" for finding in report.findings[:show])
-    rest = report.total_findings - min(show, len(report.findings))
-    if rest > 0:
-        lines.append(f"  ... and {rest} more (--show N, or --json for the full report)")
+    verdict = "valid" if report.ok else "invalid"
+    lines = [
+        f"{verdict}: {report.errors} error(s), {report.warnings} warning(s) in "
+        f"{report.samples} samples"
+    ]
+    for severity in ("error", "warning"):
+        counts = report.counts_by_severity(severity)
+        if not counts:
+            continue
+        found = [f for f in report.findings if f.severity == severity]
+        total = sum(counts.values())
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        lines.append(f"{severity}s by rule:")
+        lines.extend(f"  {rule}: {count}" for rule, count in ranked)
+        lines.append(f"{severity}s:")
+        lines.extend(f"  {finding.describe(with_source=False)}" for finding in found[:show])
+        rest = total - min(show, len(found))
+        if rest > 0:
+            lines.append(f"  ... and {rest} more (--show N, or --json for the full report)")
     return lines
 
 

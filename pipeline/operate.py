@@ -788,15 +788,23 @@ def change_approval(sm: Any, ref: PackageRef, status: str, reason: str) -> Check
 
 
 def validate_local_file(
-    path: Path, *, global_batch_size: int, reasoning_enabled: bool | None, max_findings: int
+    path: Path,
+    *,
+    global_batch_size: int,
+    reasoning_enabled: bool | None,
+    max_findings: int,
+    strict: bool = False,
 ) -> Any:
-    """Validate a local JSONL file with the pipeline's own validator; returns its Report."""
+    """Validate a local JSONL file with the pipeline's own validator; returns its Report.
+
+    `strict` records every warning as an error."""
     from lambdas.dataset import CHUNK_BYTES, Validator
 
     validator = Validator(
         global_batch_size=global_batch_size,
         reasoning_enabled=reasoning_enabled,
         max_findings=max_findings,
+        strict=strict,
     )
     try:
         with path.open("rb") as handle:

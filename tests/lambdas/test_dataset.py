@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,18 +14,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lambdas import dataset
+from lambdas import dataset, dataset_converse_turns
 from lambdas.dataset import (
     MAX_SAMPLES,
     MEDIA_FORMATS,
     RESERVED_STRINGS,
     RULES,
+    SEVERITY,
     Finding,
     Report,
     Validator,
     check_object_key,
     validate_lines,
 )
+from lambdas.dataset_converse import ConverseFormat
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "pipeline" / "sample_data" / "train.jsonl"
 BUCKET = "data-bucket"
@@ -154,6 +157,12 @@ CASES = [
         "field.type",
         lines(sample()),
         lines({"schemaVersion": "bedrock-conversation-2024", "messages": "hello"}),
+        "$.messages",
+    ),
+    Case(
+        "field.null",
+        lines(sample()),
+        lines({"schemaVersion": "bedrock-conversation-2024", "messages": None}),
         "$.messages",
     ),
     Case("field.unknown", lines(sample()), lines(sample(metadata={"id": 7})), "$"),
@@ -429,7 +438,8 @@ def test_invalid_case_reports_the_rule_where_it_is_broken(case: Case) -> None:
     assert hits, f"expected {case.rule}, got {[str(f) for f in report.findings]}"
     assert (hits[0].line, hits[0].path) == (case.line, case.path)
     assert hits[0].message
-    assert not report.ok
+    assert hits[0].severity == SEVERITY[case.rule]
+    assert report.ok is (report.errors == 0)
 
 
 # Rules that need more than a table row ------------------------------------------------------
@@ -607,7 +617,7 @@ def test_summary_is_short_and_starts_with_the_first_findings() -> None:
     summary = report.summary(limit=5, max_chars=600)
     assert len(summary) <= 600
     first_lines = summary.splitlines()
-    assert first_lines[0].startswith("dataset invalid: 44 finding(s) in 43 samples")
+    assert first_lines[0].startswith("dataset invalid: 44 errors and 0 warnings in 43 samples")
     assert "samples.batch_size" in first_lines[1]
     assert "line 1 $ [json.invalid]" in first_lines[2]
 
@@ -749,8 +759,10 @@ FORMAT_VALUES = st.recursive(
 
 
 def assert_every_outcome_is_a_finding_or_a_pass(report: Report) -> None:
-    # The kept findings, the total and the per-rule counts agree (`ok` is total == 0).
-    assert report.ok == (not report.findings)
+    # The kept findings, the total and the per-rule counts agree; `ok` means no error.
+    assert report.clean == (not report.findings)
+    assert report.ok == (report.errors == 0)
+    assert sum(f.severity == "error" for f in report.findings) <= report.errors
     assert len(report.findings) <= report.total_findings
     assert sum(report.counts_by_rule.values()) == report.total_findings
     for finding in report.findings:
@@ -887,7 +899,7 @@ def test_reserved_strings_are_reported_exactly_when_present_in_any_case(
         # Exactly the expected tokens, no others, in RESERVED_STRINGS order.
         listed = ", ".join(map(repr, expected))
         assert f"the reserved string(s) {listed} (matched in any case)" in hits[0].message
-    assert dataset._reserved_in(value) == expected
+    assert dataset.reserved_in(value) == expected
 
 
 def test_deleting_any_key_of_a_valid_sample_is_a_finding() -> None:
@@ -918,3 +930,409 @@ def test_deleting_any_key_of_a_valid_sample_is_a_finding() -> None:
             assert found == [], trail
         else:
             assert found, trail
+
+
+# Null and empty at every level -------------------------------------------------------------
+
+
+def rich_samples() -> list[dict[str, Any]]:
+    """Valid samples that between them hold every field of the format once."""
+    tools = tool_sample()
+    tools["system"] = [text("Be brief.")]
+    tools["messages"][3]["content"].insert(0, reasoning())
+    tools["messages"][2]["content"][0]["toolResult"]["content"].append(text("Out for delivery."))
+    tools["messages"][2]["content"][0]["toolResult"]["status"] = "success"
+    media = sample(user(text("Describe this."), image()), assistant())
+    media["messages"][0]["content"][1]["image"]["source"]["s3Location"]["bucketOwner"] = (
+        "123456789012"
+    )
+    document = {
+        "document": {"format": "pdf", "source": {"s3Location": {"uri": f"s3://{BUCKET}/a.pdf"}}}
+    }
+    return [
+        tools,
+        media,
+        sample(user(text("Summarise this."), document), assistant()),
+        sample(user(text("And this clip?"), video()), assistant()),
+    ]
+
+
+def every_path(node: Any, trail: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The path of every value under `node`, except inside free-form JSON (tool input, JSON tool
+    results, input schemas), which the format does not constrain."""
+    if trail and trail[-1] in ("input", "json"):
+        return []
+    children = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    found: list[tuple[Any, ...]] = []
+    for key, child in children:
+        found.append((*trail, key))
+        found.extend(every_path(child, (*trail, key)))
+    return found
+
+
+def json_path(trail: tuple[Any, ...]) -> str:
+    return "$" + "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in trail)
+
+
+def replaced(body: dict[str, Any], trail: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    broken = copy.deepcopy(body)
+    parent = broken
+    for step in trail[:-1]:
+        parent = parent[step]
+    parent[trail[-1]] = value
+    return broken
+
+
+NULL_CASES = [
+    pytest.param(body, trail, id=json_path(trail))
+    for body in rich_samples()
+    for trail in every_path(body)
+]
+
+
+def test_the_rich_samples_are_valid() -> None:
+    report = run(lines(*rich_samples()))
+    assert [
+        (f.rule, f.path)
+        for f in line_findings(report)
+        if f.rule not in ("parts.consistency", "media.mixed")
+    ] == []
+
+
+@pytest.mark.parametrize(("body", "trail"), NULL_CASES)
+def test_null_is_a_finding_of_its_own_at_every_level(
+    body: dict[str, Any], trail: tuple[Any, ...]
+) -> None:
+    report = run(lines(replaced(body, trail, None)))
+    nulls = [f for f in report.findings if f.rule == "field.null"]
+    assert [f.path for f in nulls] == [json_path(trail)]
+    assert nulls[0].severity == "error"
+    assert not report.ok
+    assert "None" not in nulls[0].message
+
+
+def value_at(body: dict[str, Any], trail: tuple[Any, ...]) -> Any:
+    node: Any = body
+    for step in trail:
+        node = node[step]
+    return node
+
+
+EMPTY_LIST_CASES = [
+    pytest.param(body, trail, id=json_path(trail))
+    for body in rich_samples()
+    for trail in every_path(body)
+    if isinstance(value_at(body, trail), list)
+]
+
+
+def test_every_list_of_the_format_is_covered() -> None:
+    covered = {re.sub(r"\[\d+\]", "[*]", str(case.id)) for case in EMPTY_LIST_CASES}
+    assert covered == {
+        "$.system",
+        "$.toolConfig.tools",
+        "$.messages",
+        "$.messages[*].content",
+        "$.messages[*].content[*].toolResult.content",
+    }
+
+
+@pytest.mark.parametrize(("body", "trail"), EMPTY_LIST_CASES)
+def test_an_empty_list_is_reported_at_every_level(
+    body: dict[str, Any], trail: tuple[Any, ...]
+) -> None:
+    report = run(lines(replaced(body, trail, [])))
+    empty = [f for f in report.findings if f.rule == "list.empty"]
+    assert [f.path for f in empty] == [json_path(trail)]
+    assert not report.ok
+
+
+# Messages say exactly what is wrong ---------------------------------------------------------
+
+
+def messages_of(report: Report, rule: str) -> list[str]:
+    return [f.message for f in report.findings if f.rule == rule]
+
+
+def test_the_last_turn_is_named_by_its_role_never_by_a_python_value() -> None:
+    ends_with_user = run(lines(sample(user(), assistant(), user())))
+    assert messages_of(ends_with_user, "roles.order") == [
+        "the last turn is a user turn: a sample ends with the assistant turn it teaches; add one "
+        "or drop the trailing user turn"
+    ]
+    # A broken last turn is reported as what it is, not as "the last turn is None".
+    broken_turns: list[Any] = [None, {"role": None, "content": [text("4")]}, {"content": []}]
+    for last in broken_turns:
+        report = run(lines(sample(user(), assistant(), last)))
+        assert messages_of(report, "roles.order") == []
+        assert report.findings
+        assert all("None" not in f.message for f in report.findings)
+
+
+def test_no_message_holds_a_python_repr() -> None:
+    odd = [None, True, False, 7, 1.5, [1], {"a": 1}]
+    bodies = [
+        *(sample({"role": value, "content": [text("hi")]}, assistant()) for value in odd),
+        *(sample(user({"image": {"format": value, "source": {}}}), assistant()) for value in odd),
+        *(
+            tool_sample(
+                user(text("Where?")),
+                assistant(tool_use()),
+                user(tool_result(status=value)),
+                assistant(text("Here.")),
+            )
+            for value in odd
+        ),
+        *({"schemaVersion": value, "messages": [user(), assistant()]} for value in odd),
+    ]
+    report = run(lines(*bodies), max_findings=10_000)
+    assert report.total_findings >= len(bodies)
+    for finding in report.findings:
+        for python in ("None", "True", "False", "[1]", "{'a'"):
+            assert python not in finding.message, str(finding)
+
+
+@pytest.mark.parametrize(
+    ("body", "rule", "expected"),
+    [
+        (
+            sample(user(reasoning(), text("Why?")), assistant()),
+            "content.role",
+            "reasoningContent blocks belong in assistant turns only: move the block to an "
+            "assistant turn",
+        ),
+        (
+            sample(user(), assistant(text("Look."), image())),
+            "content.role",
+            "image blocks belong in user turns only: move the block to a user turn",
+        ),
+        (sample(user({"text": {"a": 1}}), assistant()), "field.type", "found an object"),
+        (sample(user({"text": [1]}), assistant()), "field.type", "found an array"),
+        (sample(user({"text": 5}), assistant()), "field.type", "found a number"),
+        (
+            lines(sample(user(), user(), assistant()))[0],
+            "roles.order",
+            "turn 1 is a user turn but an assistant turn was expected",
+        ),
+        ("[]", "json.not_object", "the line is a JSON array;"),
+        ("null", "json.not_object", "the line is null;"),
+        ('"text"', "json.not_object", "the line is a JSON string;"),
+    ],
+)
+def test_messages_use_the_right_article(body: Any, rule: str, expected: str) -> None:
+    report = run([body] if isinstance(body, str) else lines(body))
+    assert any(expected in message for message in messages_of(report, rule)), messages_of(
+        report, rule
+    )
+
+
+@pytest.mark.parametrize(
+    ("found", "alternative"),
+    [
+        ("User:", "for 'user:' write 'User -' or 'Customer -'"),
+        ("Bot:", "for 'bot:' write 'Bot -' or 'Agent -'"),
+        ("ASSISTANT:", "for 'assistant:' write 'Assistant -' or 'Agent -'"),
+        ("System:", "for 'system:' write 'System -' or 'Instructions -'"),
+        ("<image>", "for '<image>' write '[image]'"),
+        ("<Video>", "for '<video>' write '[video]'"),
+        ("[EOS]", "for '[eos]' write nothing: delete it"),
+        ("Thought:", "for 'thought:' write 'Thinking -'"),
+        ("<unk>", "for '<unk>' write nothing: delete it"),
+    ],
+)
+def test_the_fix_for_a_reserved_string_names_its_own_alternatives(
+    found: str, alternative: str
+) -> None:
+    report = run(lines(sample(user(text(f"Read this {found} now")), assistant())))
+    [message] = messages_of(report, "text.reserved")
+    assert alternative in message
+    others = [a for token, a in dataset.RESERVED_ALTERNATIVES.items() if token != found.lower()]
+    assert not any(f"write {other}" in message for other in others)
+
+
+def test_the_fix_lists_each_reserved_string_found() -> None:
+    report = run(lines(sample(user(text("User: hi [eos]")), assistant())))
+    [message] = messages_of(report, "text.reserved")
+    assert "for 'user:' write 'User -' or 'Customer -'; for '[eos]' write nothing" in message
+
+
+def test_a_block_holding_reasoning_and_an_image_is_reported_as_that_combination() -> None:
+    both = {**reasoning(), **image()}
+    report = run(
+        lines(sample(user(text("Count them.")), assistant(both, text("4")))),
+        reasoning_enabled=True,
+    )
+    assert [(f.rule, f.path, f.message) for f in line_findings(report)] == [
+        (
+            "content.block",
+            "$.messages[1].content[0]",
+            "the block holds reasoningContent and image together: reasoning is allowed in "
+            "text-only samples, and a block holds one kind; split it into one block per kind",
+        )
+    ]
+
+
+def test_a_block_of_one_kind_with_an_extra_field_is_an_unknown_field_not_a_bad_block() -> None:
+    report = run(lines(sample(user({"text": "Hi", "cachePoint": {}}), assistant())))
+    assert [(f.rule, f.path, f.severity) for f in line_findings(report)] == [
+        ("field.unknown", "$.messages[0].content[0]", "warning")
+    ]
+
+
+def test_a_block_of_no_known_kind_says_what_it_holds() -> None:
+    report = run(lines(sample(user({"txt": "Hi"}), assistant())))
+    assert messages_of(report, "content.block") == [
+        "the block holds none of text, image, video, document, reasoningContent, toolUse or "
+        "toolResult (it has 'txt'): give it one kind"
+    ]
+
+
+# Errors and warnings ------------------------------------------------------------------------
+
+
+def test_warnings_are_reported_but_leave_the_dataset_valid() -> None:
+    bodies = many(8)
+    bodies[2] = json.dumps({k: v for k, v in sample().items() if k != "schemaVersion"})
+    bodies[5] = json.dumps(sample(metadata={"id": 5}))
+    report = run([*bodies[:4], "", *bodies[4:]])
+    assert report.ok
+    assert (report.errors, report.warnings) == (0, 3)
+    assert {f.rule for f in report.findings} == {"schema.version", "field.unknown", "line.blank"}
+    assert all(f.severity == "warning" for f in report.findings)
+    assert report.summary().startswith("dataset valid: 8 samples, 3 warnings (warning ")
+    assert report.to_dict()["warnings_total"] == 3
+
+
+def test_strict_turns_every_warning_into_an_error() -> None:
+    bodies = [*many(8), ""]
+    report = run(bodies, strict=True)
+    assert not report.ok
+    assert [(f.rule, f.severity) for f in report.findings] == [("line.blank", "error")]
+    assert report.settings["strict"] is True
+    assert report.counts_by_severity("error") == {"line.blank": 1}
+
+
+def test_errors_come_before_warnings_in_the_report() -> None:
+    bodies = [
+        json.dumps(sample(metadata={"id": 1})),
+        *many(7),
+        json.dumps(sample(user(text("Bot: hi")), assistant())),
+    ]
+    report = run(bodies)
+    assert [f.rule for f in report.findings] == ["text.reserved", "field.unknown"]
+    assert str(report.findings[1]).startswith("line 1 $ [warning field.unknown]:")
+
+
+def test_a_non_string_schema_version_is_an_error_and_a_missing_one_a_warning() -> None:
+    wrong_type = run(lines({**sample(), "schemaVersion": 2024}))
+    missing = run(lines({"messages": [user(), assistant()]}))
+    assert [(f.rule, f.severity) for f in line_findings(wrong_type)] == [("field.type", "error")]
+    assert [(f.rule, f.severity) for f in line_findings(missing)] == [("schema.version", "warning")]
+
+
+def test_a_tool_use_without_tool_config_stays_an_error() -> None:
+    report = run(lines(*[sample(user(text("Where is NW-1?")), assistant(tool_use()))] * 8))
+    assert not report.ok
+    assert report.counts_by_severity("error") == {"tools.undeclared": 8}
+
+
+# The shortcut for clean text-only samples never hides a finding ---------------------------
+
+TEXTS = (
+    st.sampled_from(["Hello", "What is 2 + 2?", "4", "a: b", "x < y", "[1]", "Ser: x", "<im>"])
+    | st.text(max_size=8)
+    | RESERVED_PIECES
+)
+TEXT_CONTENT = st.lists(st.builds(lambda value: {"text": value}, TEXTS), min_size=1, max_size=3)
+# One change that may or may not break the sample: (where, key, value); where is "top", a turn
+# index or ("block", turn index).
+BREAKS: st.SearchStrategy[tuple[Any, str, Any] | None] = st.sampled_from(
+    [
+        None,
+        ("top", "schemaVersion", None),
+        ("top", "schemaVersion", "other"),
+        ("top", "metadata", 1),
+        ("top", "toolConfig", {"tools": []}),
+        ("top", "system", []),
+        ("top", "system", None),
+        ("top", "messages", []),
+        (0, "role", "assistant"),
+        (1, "role", "system"),
+        (0, "content", []),
+        (1, "content", None),
+        (0, "extra", 1),
+        ("block", "text", None),
+        ("block", "text", ""),
+        ("block", "image", {}),
+    ]
+)
+
+
+def text_sample(
+    turns: list[list[dict[str, Any]]],
+    system: list[dict[str, Any]] | None,
+    change: tuple[Any, str, Any] | None,
+) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = [
+        {"role": "user" if index % 2 == 0 else "assistant", "content": content}
+        for index, content in enumerate(turns)
+    ]
+    body: dict[str, Any] = {"schemaVersion": "bedrock-conversation-2024", "messages": messages}
+    if system is not None:
+        body["system"] = system
+    if change is not None:
+        where, key, value = change
+        if where == "top":
+            body[key] = value
+        elif where == "block":
+            messages[-1]["content"][0][key] = value
+        elif where < len(messages):
+            messages[where][key] = value
+    return body
+
+
+TEXT_SAMPLES = st.builds(
+    text_sample,
+    st.integers(1, 2).flatmap(
+        lambda pairs: st.lists(TEXT_CONTENT, min_size=2 * pairs, max_size=2 * pairs)
+    ),
+    st.none() | TEXT_CONTENT,
+    BREAKS,
+)
+
+
+class Recorder:
+    current_source = ""
+    current_line = 1
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str]] = []
+
+    def add(self, rule: str, path: str, message: str) -> None:
+        self.found.append((rule, path))
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXT_SAMPLES)
+def test_a_sample_the_shortcut_accepts_is_one_the_full_walk_finds_nothing_in(
+    obj: dict[str, Any],
+) -> None:
+    recorder = Recorder()
+    walker = ConverseFormat(recorder, global_batch_size=1, reasoning_enabled=False)
+    walker._check_sample(obj)
+    if dataset_converse_turns.is_clean_text_sample(obj):
+        assert recorder.found == []
+
+
+def test_the_shortcut_takes_the_common_sample() -> None:
+    with SAMPLE_DATA.open(encoding="utf-8") as handle:
+        assert all(dataset_converse_turns.is_clean_text_sample(json.loads(line)) for line in handle)
+    assert not dataset_converse_turns.is_clean_text_sample(
+        sample(user(text("Bot: hi")), assistant())
+    )

@@ -85,7 +85,12 @@ def report_exists(s3: Any) -> bool:
 
 def test_a_valid_object_returns_the_sample_count_and_writes_the_report(s3: Any) -> None:
     uri = put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
-    assert handler(event(uri)) == {"Samples": "64", "Findings": "0", "ValidationSamples": "none"}
+    assert handler(event(uri)) == {
+        "Samples": "64",
+        "Findings": "0",
+        "Warnings": "",
+        "ValidationSamples": "none",
+    }
     report = read_report(s3)
     assert report["ok"] is True
     assert report["samples"] == 64
@@ -111,7 +116,12 @@ def test_validation_data_is_checked_and_reported_like_the_training_data(s3: Any)
     train = put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
     validation = put(s3, "validation/validation.jsonl", "".join(lines[:40]))
     outputs = handler(with_validation(train, validation))
-    assert outputs == {"Samples": "64", "Findings": "0", "ValidationSamples": "40"}
+    assert outputs == {
+        "Samples": "64",
+        "Findings": "0",
+        "Warnings": "",
+        "ValidationSamples": "40",
+    }
     document = json.loads(s3.get_object(Bucket=ARTIFACTS, Key=VALIDATION_REPORT_KEY)["Body"].read())
     assert document["validation_data_s3_uri"] == validation
     assert (document["ok"], document["samples"]) == (True, 40)
@@ -191,10 +201,13 @@ def test_an_invalid_object_fails_with_the_first_findings_and_the_report_location
         handler(event(uri))
     reason = str(raised.value)
     assert len(reason) <= FAILURE_REASON_CHARS
-    assert reason.startswith("dataset invalid: 4 finding(s) in 12 samples")
+    assert reason.startswith("dataset invalid: 3 errors and 1 warning in 12 samples")
     # The file is named once, then only when it changes, to keep the reason short.
     assert reason.count(f"s3://{DATA}/train/train.jsonl line") == 1
-    assert "\nline 3 $ [json.invalid]: not valid JSON" in reason
+    assert f"\ns3://{DATA}/train/train.jsonl line 3 $ [json.invalid]: not valid JSON" in reason
+    assert "\nline 12 $.messages[0].content[0].text [text.reserved]" in reason
+    # Errors come first; the warning follows them.
+    assert reason.index("[text.reserved]") < reason.index("[warning parts.consistency]")
     assert "samples.batch_size" in reason
     assert reason.endswith(f"Full report: {REPORT_URI}")
     report = read_report(s3)
@@ -226,7 +239,12 @@ def test_a_prefix_is_one_dataset_of_every_object_under_it(s3: Any) -> None:
     put(s3, "train/", b"")  # a console-made folder marker is not a file
     put(s3, "train/part-1.jsonl", "".join(lines[:40]))
     put(s3, "train/part-2.jsonl", "".join(lines[40:]))
-    assert handler(event(f"s3://{DATA}/train/"))["Samples"] == "64"
+    assert handler(event(f"s3://{DATA}/train/")) == {
+        "Samples": "64",
+        "Findings": "0",
+        "Warnings": "",
+        "ValidationSamples": "none",
+    }
     assert [s["source"] for s in read_report(s3)["sources"]] == [
         f"s3://{DATA}/train/part-1.jsonl",
         f"s3://{DATA}/train/part-2.jsonl",
@@ -294,6 +312,40 @@ def test_reasoning_enabled_true_refuses_data_without_reasoning(s3: Any) -> None:
         handler(event(uri, ReasoningEnabled="TRUE"))
 
 
+def with_warnings() -> str:
+    """The sample data with a blank line in the middle and one sample without schemaVersion."""
+    good = SAMPLE_DATA.read_text(encoding="utf-8").splitlines()
+    unversioned = json.loads(good[5])
+    del unversioned["schemaVersion"]
+    return "\n".join([*good[:3], "", *good[3:5], json.dumps(unversioned), *good[6:]]) + "\n"
+
+
+def test_warnings_alone_pass_the_step_and_are_in_its_outputs_and_report(s3: Any) -> None:
+    uri = put(s3, "train/train.jsonl", with_warnings())
+    assert handler(event(uri)) == {
+        "Samples": "64",
+        "Findings": "2",
+        "Warnings": "line.blank: 1, schema.version: 1",
+        "ValidationSamples": "none",
+    }
+    report = read_report(s3)
+    assert (report["ok"], report["errors_total"], report["warnings_total"]) == (True, 0, 2)
+    assert {(f["rule"], f["severity"], f["line"]) for f in report["findings"]} == {
+        ("line.blank", "warning", 4),
+        ("schema.version", "warning", 7),
+    }
+
+
+def test_strict_fails_the_step_on_warnings(s3: Any) -> None:
+    uri = put(s3, "train/train.jsonl", with_warnings())
+    with pytest.raises(DatasetInvalidError) as raised:
+        handler(event(uri, Strict="true"))
+    assert str(raised.value).startswith("dataset invalid: 2 errors and 0 warnings in 64 samples")
+    report = read_report(s3)
+    assert report["settings"]["strict"] is True
+    assert report["ok"] is False
+
+
 def test_global_batch_size_above_the_sample_count_is_refused(s3: Any) -> None:
     uri = put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
     with pytest.raises(DatasetInvalidError, match="fewer than GlobalBatchSize 128"):
@@ -310,6 +362,7 @@ def test_global_batch_size_above_the_sample_count_is_refused(s3: Any) -> None:
         ({"GlobalBatchSize": "0"}, "GlobalBatchSize must be a positive integer"),
         ({"GlobalBatchSize": "thirty-two"}, "GlobalBatchSize must be a positive integer"),
         ({"ReasoningEnabled": "maybe"}, "ReasoningEnabled must be 'true' or 'false'"),
+        ({"Strict": "sometimes"}, "Strict must be 'true' or 'false'"),
     ],
 )
 def test_a_bad_event_is_refused_by_input_name(overrides: dict[str, Any], message: str) -> None:
@@ -347,3 +400,21 @@ def test_client_errors_become_messages_that_name_the_object_and_fix(
     )
     assert message.startswith(f"cannot read s3://{DATA}/t.jsonl")
     assert expected in message
+
+
+def test_warnings_of_the_validation_data_count_in_the_outputs_too(s3: Any) -> None:
+    train = put(s3, "train/train.jsonl", SAMPLE_DATA.read_bytes())
+    validation = put(s3, "validation/validation.jsonl", with_warnings())
+    assert handler(with_validation(train, validation)) == {
+        "Samples": "64",
+        "Findings": "2",
+        "Warnings": "line.blank: 1, schema.version: 1",
+        "ValidationSamples": "64",
+    }
+
+
+def test_the_outputs_are_the_ones_the_pipeline_step_declares(s3: Any) -> None:
+    from pipeline.definition import VALIDATE_OUTPUTS
+
+    uri = put(s3, "train/train.jsonl", with_warnings())
+    assert sorted(handler(event(uri))) == sorted(VALIDATE_OUTPUTS)

@@ -44,7 +44,7 @@ def test_an_invalid_file_exits_1_with_findings_by_line_rule_and_fix(
     lines[9] = "{not json"
     status, out, _ = run_cli(capsys, "validate-data", str(dataset(tmp_path, lines)))
     assert status == 1
-    assert out.startswith("invalid: 2 finding(s) in 40 samples\nby rule:\n")
+    assert out.startswith("invalid: 2 error(s), 0 warning(s) in 40 samples\nerrors by rule:\n")
     assert "  text.reserved: 1" in out
     assert "  json.invalid: 1" in out
     assert "line 5 $.messages[1].content[0].text [text.reserved]:" in out
@@ -88,6 +88,57 @@ def test_show_limits_the_findings_printed(
     assert status == 1
     assert out.count("[text.reserved]") == 3
     assert "... and 7 more" in out
+
+
+def test_warnings_are_printed_and_exit_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [sample()] * 10
+    lines[3] = ""  # a blank line inside the file
+    lines[6] = json.dumps({**json.loads(sample()), "metadata": {"id": 6}})
+    status, out, err = run_cli(
+        capsys, "validate-data", str(dataset(tmp_path, lines)), "--global-batch-size", "8"
+    )
+    assert (status, err) == (0, "")
+    assert out.splitlines() == [
+        "valid: 0 error(s), 2 warning(s) in 9 samples",
+        "warnings by rule:",
+        "  field.unknown: 1",
+        "  line.blank: 1",
+        "warnings:",
+        "  line 4 $ [warning line.blank]: the line is empty: remove blank lines; every line must "
+        "hold one sample",
+        "  line 7 $ [warning field.unknown]: field 'metadata' is not part of the format here "
+        "(expected only messages, schemaVersion, system, toolConfig): remove or rename it",
+    ]
+
+
+def test_strict_turns_warnings_into_errors_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = dataset(tmp_path, [sample()] * 4 + [""] + [sample()] * 4)
+    size = ("--global-batch-size", "8")
+    status, out, _ = run_cli(capsys, "validate-data", str(path), *size, "--strict", "--json")
+    report = json.loads(out)
+    assert status == 1
+    assert (report["ok"], report["errors_total"], report["settings"]["strict"]) == (False, 1, True)
+    assert [(f["rule"], f["severity"]) for f in report["findings"]] == [("line.blank", "error")]
+    status, out, _ = run_cli(capsys, "validate-data", str(path), *size)
+    assert status == 0
+
+
+def test_errors_and_warnings_are_listed_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [sample()] * 9
+    lines[1] = sample(answer="[EOS]")
+    lines[2] = ""
+    status, out, _ = run_cli(capsys, "validate-data", str(dataset(tmp_path, lines)))
+    assert status == 1
+    errors_at, warnings_at = out.index("\nerrors:\n"), out.index("\nwarnings:\n")
+    assert (
+        errors_at < out.index("[text.reserved]") < warnings_at < out.index("[warning line.blank]")
+    )
 
 
 @pytest.mark.parametrize(
