@@ -179,7 +179,7 @@ def test_watch_json_names_the_checkpoint_of_a_succeeded_run(
     assert status == 0
     assert document["status"] == "Succeeded"
     assert document["checkpoint"]["model_package_arn"] == mine.model_package_arn
-    assert document["steps"] is None  # the local endpoint does not list steps
+    assert document["steps"] == []  # started, but no executor ran it: no step has started
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import pytest
 
 from lambdas.recipe_spec import BASE_MODEL
 from pipeline import rehearsal
+from pipeline.definition import VALIDATE_STEP
 from pipeline.local_executor import DefinitionError
 from pipeline.rehearsal import Options, Rehearsal, rehearse
 from pipeline.stand_in_trainer import StandInTrainer
@@ -47,7 +48,7 @@ def test_run_two_starts_from_run_ones_checkpoint_and_the_registry_records_it(
     assert second.parameters["ModelNameOrPath"] == checkpoint
     # Each run took its own branch of the condition.
     assert first.step("TrainFromBaseModel").status == "Succeeded"
-    assert first.step("TrainFromCheckpoint").status == "NotExecuted"
+    assert "TrainFromCheckpoint" not in first.started()
     assert second.step("TrainFromCheckpoint").status == "Succeeded"
     hyperparameters = second.step("TrainFromCheckpoint").arguments["HyperParameters"]
     assert hyperparameters["base_model_location"] == checkpoint
@@ -89,7 +90,7 @@ def test_a_failing_training_job_fails_the_run_and_registers_nothing(
     assert only.status == "Failed"
     assert "asked to fail" in only.failure_reason
     assert only.step("TrainFromBaseModel").status == "Failed"
-    assert only.step("RegisterFromBaseModel").status == "NotExecuted"
+    assert "RegisterFromBaseModel" not in only.started()
     assert result.registered == 0
     assert result.lineage == []
     assert result.plot_path is None
@@ -118,9 +119,12 @@ def test_the_deployed_definition_retries_a_capacity_failure_with_a_new_job(
 
     assert [e.status for e in result.executions] == ["Succeeded", "Succeeded"]
     first = result.executions[0].step("TrainFromBaseModel")
+    execution_id = result.executions[0].arn.rsplit("/", 1)[-1]
     # The definition's retry policy (SageMaker.CAPACITY_ERROR) started a second job.
     assert first.attempts == 2
-    assert first.arguments["TrainingJobName"] == jobs[1] == f"{jobs[0][:61]}-2"
+    # A retry is a new job: the same service-shaped name with a new random suffix.
+    assert first.arguments["TrainingJobName"] == jobs[1] != jobs[0]
+    assert jobs[1][:-10] == jobs[0][:-10] == f"pipelines-{execution_id}-{first.name}-"
     assert result.registered == 2
     # The registered checkpoint is the retried job's, not the failed one's.
     assert jobs[1] in [record.training_job_name for record in result.lineage]
@@ -141,7 +145,7 @@ def test_a_bad_dataset_stops_the_run_before_any_training_job(cdk_out: Path, tmp_
     assert only.status == "Failed"
     assert only.step("ValidateData").status == "Failed"
     assert "line 4" in only.failure_reason
-    assert all(s.status == "NotExecuted" for s in only.steps if s.step_type == "Training")
+    assert only.started() == [VALIDATE_STEP]  # nothing after the failed step starts
     assert result.registered == 0
 
 
