@@ -11,8 +11,8 @@ import pytest
 
 from lambdas.recipe_spec import BASE_MODEL
 from pipeline import rehearsal
-from pipeline.definition import VALIDATE_STEP
-from pipeline.local_executor import DefinitionError
+from pipeline.definition import PREPARE_STEP, VALIDATE_STEP
+from pipeline.local_executor import LAMBDA_INPUT_FORMS, DefinitionError
 from pipeline.rehearsal import Options, Rehearsal, rehearse
 from pipeline.stand_in_trainer import StandInTrainer
 from tests.cloud_assembly import Assembly
@@ -35,10 +35,11 @@ def run(cdk_out: Path, tmp_path: Path, **options: object) -> tuple[Rehearsal, li
     return result, lines
 
 
+@pytest.mark.parametrize("inputs", LAMBDA_INPUT_FORMS)
 def test_run_two_starts_from_run_ones_checkpoint_and_the_registry_records_it(
-    cdk_out: Path, tmp_path: Path
+    cdk_out: Path, tmp_path: Path, inputs: str
 ) -> None:
-    result, lines = run(cdk_out, tmp_path)
+    result, lines = run(cdk_out, tmp_path, lambda_inputs=inputs, plot=inputs == "json")
 
     assert [e.status for e in result.executions] == ["Succeeded", "Succeeded"]
     first, second = result.executions
@@ -54,6 +55,13 @@ def test_run_two_starts_from_run_ones_checkpoint_and_the_registry_records_it(
     assert hyperparameters["base_model_location"] == checkpoint
     assert "base_model" not in hyperparameters
 
+    # Typed parameters reached the Lambda steps in the form asked for, and the handlers took it.
+    count = first.step(PREPARE_STEP).arguments["TrainingInstanceCount"]
+    assert count == (str(count) if inputs == "strings" else int(count))
+    # The steps were printed as the endpoint lists them, with the service-shaped job name.
+    job = first.step("TrainFromBaseModel").arguments["TrainingJobName"]
+    assert any(line.split() == ["TrainFromBaseModel", "Succeeded", job] for line in lines)
+
     newest, oldest = result.lineage
     assert newest.checkpoint_uri == second.output("CheckpointS3Uri")
     assert newest.parent == checkpoint
@@ -67,8 +75,48 @@ def test_run_two_starts_from_run_ones_checkpoint_and_the_registry_records_it(
     assert (run_1.label, run_2.label) == ("run 1", "run 2")
     assert run_2.points[0][1] < run_1.points[0][1]
     assert run_2.points[0][1] < run_1.points[-1][1] * 1.1
-    assert result.plot_path is not None
-    assert result.plot_path.read_bytes().startswith(PNG_MAGIC)
+    if inputs == "json":
+        assert result.plot_path is not None
+        assert result.plot_path.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_each_handler_runs_under_its_deployed_timeout_and_memory(
+    cdk_out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Budgets come from the synthesized template, through the deployed functions."""
+    template = {
+        props["Handler"]: (props["Timeout"], props["MemorySize"])
+        for path in cdk_out.glob("assembly-sandbox/*.template.json")
+        for resource in json.loads(path.read_text(encoding="utf-8"))["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function"
+        for props in [resource["Properties"]]
+        if props.get("Handler", "").startswith("lambdas.")
+    }
+    seen: dict[str, tuple[int, str]] = {}
+    load = rehearsal.load_handler
+
+    def recording(function: Any) -> Any:
+        handler = load(function)
+
+        def call(event: dict[str, Any], context: Any) -> Any:
+            seen[function.handler] = (
+                context.get_remaining_time_in_millis(),
+                context.memory_limit_in_mb,
+            )
+            return handler(event, context)
+
+        return call
+
+    monkeypatch.setattr(rehearsal, "load_handler", recording)
+    result, _ = run(cdk_out, tmp_path, plot=False)
+
+    assert result.succeeded
+    assert len(template) == 3
+    assert set(seen) == set(template)
+    for handler, (timeout, memory) in template.items():
+        remaining, memory_text = seen[handler]
+        assert timeout * 1000 - 5_000 < remaining <= timeout * 1000, handler
+        assert memory_text == str(memory)
 
 
 def test_s3_errors_and_throttling_are_retried_to_success(cdk_out: Path, tmp_path: Path) -> None:
