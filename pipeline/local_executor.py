@@ -248,10 +248,18 @@ class LocalExecutor:
         self._branches: dict[str, bool] = {}
         nodes = self._flatten(definition.get("Steps", []), ())
         self._publish(record)
-        for name in self._order(nodes):
-            if record.status == "Failed":
-                break  # nothing starts after a failure, and the API lists no step that did not
-            self._run_node(nodes[name])
+        try:
+            for name in self._order(nodes):
+                if record.status == "Failed":
+                    break  # nothing starts after a failure; the API lists no step that did not
+                self._run_node(nodes[name])
+        except DefinitionError as err:
+            record.status, record.failure_reason = "Failed", str(err)
+            for step in record.steps:
+                if step.status in ("Starting", "Executing"):
+                    step.status, step.failure_reason = "Failed", str(err)
+            self._publish(record)  # watched from the endpoint, the run ends as well
+            raise
         if record.status == "Executing":
             record.status = "Succeeded"
         self._publish(record)

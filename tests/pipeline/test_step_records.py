@@ -160,5 +160,12 @@ def test_the_executor_refuses_a_training_step_whose_job_name_would_not_fit(
     aws: boto3.Session, local_endpoint: LocalEndpoint
 ) -> None:
     step = {"Name": "T" * 30, "Type": "Training", "Arguments": training_request()}
+    arn = start(aws, definition(step))
     with pytest.raises(DefinitionError, match="at most 29"):
-        executor(aws, local_endpoint, {}).run(start(aws, definition(step)))
+        executor(aws, local_endpoint, {}).run(arn)
+    # A run the rehearsal refuses also ends for whoever watches it.
+    described = aws.client("sagemaker").describe_pipeline_execution(PipelineExecutionArn=arn)
+    assert described["PipelineExecutionStatus"] == "Failed"
+    assert "at most 29" in described["FailureReason"]
+    [step] = listed(aws, arn)
+    assert (step["StepStatus"], "at most 29" in step["FailureReason"]) == ("Failed", True)
