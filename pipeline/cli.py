@@ -292,6 +292,21 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, str]:
     return overrides
 
 
+def _check_typed_overrides(env: EnvironmentConfig, overrides: dict[str, str]) -> None:
+    """Refuse what was typed by the service's own override rules before any AWS call: checked
+    against this checkout's definition of the parameters (the deployed one is checked again
+    once read); required parameters are checked later, when every value is known."""
+    from pipeline.definition import parameter_specs
+    from pipeline.overrides import check, declared_of_specs
+
+    _, problems = check(declared_of_specs(parameter_specs(env)), overrides.items(), require=False)
+    if problems:
+        raise UsageError(
+            f"{len(problems)} parameter problem(s), nothing was started:\n- "
+            + "\n- ".join(problems)
+        )
+
+
 def _describe_plan(plan: Any, title: str) -> list[str]:
     lines = [f"{title}: environment {plan.env.name}, pipeline {plan.env.pipeline_name}"]
     source = plan.source
@@ -326,6 +341,7 @@ def _start(args: argparse.Namespace) -> int:
     # Everything that checks what was typed comes before the first AWS call.
     _, env = _environment(args)
     overrides = _run_overrides(args)
+    _check_typed_overrides(env, overrides)
     prices = _prices(args)
     if args.client_token is not None and not 32 <= len(args.client_token) <= 128:
         raise UsageError("--client-token must be 32 to 128 characters")
@@ -874,6 +890,7 @@ def _promote(args: argparse.Namespace) -> int:
             if name in overrides:
                 raise UsageError(f"{option} and --set {name}=... both given: give one")
             overrides[name] = value
+    _check_typed_overrides(target, overrides)
     if args.source is not None:
         check_source_choice(args.source)
     prices = _prices(args)

@@ -3,6 +3,10 @@
 Faults are answered over HTTP the way AWS answers them (S3 `503 SlowDown`, SageMaker
 `400 ThrottlingException`), so the clients' own retry logic handles them exactly as it would
 against AWS. A seeded generator picks which requests fail, so a run is repeatable.
+
+Behind the faults, `pipeline.step_records.StepRoute` serves what moto lacks for a rehearsed
+execution: its step records (`ListPipelineExecutionSteps`) and its real status, from the
+`executions` log that the local executor publishes to.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from pipeline.step_records import ExecutionLog, StepRoute
 
 _SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 _S3_SLOWDOWN = (
@@ -97,7 +103,10 @@ class LocalEndpoint:
             def log_request(self, *_args: object, **_kwargs: object) -> None:
                 return None
 
-        self._injector = _FaultInjector(DomainDispatcherApplication(create_backend_app))
+        self.executions = ExecutionLog()
+        self._injector = _FaultInjector(
+            StepRoute(DomainDispatcherApplication(create_backend_app), self.executions)
+        )
         # Port 0: the system picks a free port while binding, so no other process can take it.
         self._server: BaseWSGIServer = make_server(
             "127.0.0.1", 0, self._injector, threaded=True, request_handler=QuietHandler
@@ -115,6 +124,7 @@ class LocalEndpoint:
 
     def reset(self) -> None:
         """Empty every service: moto keeps its state per process, not per server."""
+        self.executions.clear()
         reset = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310
         with urllib.request.urlopen(reset, timeout=10) as response:  # noqa: S310 - loopback only
             if response.status != 200:

@@ -4,8 +4,11 @@ moto records pipelines and executions but runs no step, so the local rehearsal i
 definition that the SageMaker API stored for an execution: its parameters and their overrides,
 `Get` and `Std:Join` expressions, execution variables, step properties, conditions, dependencies
 and retry policies. Lambda steps call the deployed handler in process; training steps go to a
-stand-in trainer. Anything the interpreter does not know (a step type, an expression, a property
-path that the real API response does not have) fails the run loudly: nothing is skipped silently.
+stand-in trainer. Overrides are held to the service's rules (`pipeline.overrides`); steps are
+recorded as ListPipelineExecutionSteps reports them (`pipeline.step_records`) and published as
+they change; jobs are named as the service names them. Anything the interpreter does not know
+(a step type, an expression, a property path that the real API response does not have) fails
+the run loudly: nothing is skipped silently.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.validate import ParamValidator
 
 from lambdas.aws_errors import THROTTLED, error_code
+from pipeline.lambda_budget import event_as_strings
+from pipeline.overrides import OverrideError
+from pipeline.overrides import effective as effective_parameters
+from pipeline.step_records import job_name
 
 LambdaHandler = Callable[[dict[str, Any], Any], Any]
 
@@ -47,6 +54,7 @@ JOB_FAILURE_TYPES = {
 _STEP_REF = re.compile(r"^Steps\.([A-Za-z0-9_-]+)\.(.+)$")
 _OUTPUT_REF = re.compile(r"^OutputParameters\['([^']+)'\]$")
 _PATH_TOKEN = re.compile(r"\.?([A-Za-z0-9_]+)|\[(\d+)\]|\['([^']*)'\]")
+LAMBDA_INPUT_FORMS = ("json", "strings")
 
 
 def _call_failure_type(err: ClientError) -> str | None:
@@ -102,15 +110,21 @@ class Trainer(Protocol):
 
 @dataclass
 class StepRecord:
-    """What happened to one step."""
+    """What happened to one step that started; statuses are the API's `StepStatus` values, and
+    `metadata` is the API's `Metadata` of the step (TrainingJob, Lambda or Condition)."""
 
     name: str
     step_type: str
-    status: str = "NotStarted"
+    status: str = "Starting"
     failure_reason: str = ""
     attempts: int = 0
     arguments: Any = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    display_name: str = ""
+    description: str = ""
+    start_time: datetime | None = None
+    end_time: datetime | None = None
 
 
 @dataclass
@@ -128,6 +142,10 @@ class ExecutionRecord:
             if record.name == name:
                 return record
         raise KeyError(f"no step named {name!r} ran in {self.arn}")
+
+    def started(self) -> list[str]:
+        """The names of the steps that started, in order (the API lists no other step)."""
+        return [record.name for record in self.steps]
 
     def output(self, name: str) -> Any:
         """An output of whichever executed step declares it (branches may declare it twice)."""
@@ -186,11 +204,21 @@ class LocalExecutor:
         lambda_handlers: Mapping[str, LambdaHandler],
         trainer: Trainer,
         sleep: Callable[[float], None] = lambda _seconds: None,
+        publish: Callable[[ExecutionRecord], None] = lambda _record: None,
+        lambda_inputs: str = "json",
     ) -> None:
+        """`publish` is called with the execution's record at each change (the local endpoint's
+        `executions.publish` serves it); `lambda_inputs` is how typed values reach a Lambda
+        event: "json" (numbers and booleans as JSON) or "strings" (every value as text), since
+        how the service serializes them is not documented."""
+        if lambda_inputs not in LAMBDA_INPUT_FORMS:
+            raise ValueError(f"lambda_inputs must be one of {LAMBDA_INPUT_FORMS}")
         self._sm = sagemaker_client
         self._handlers = dict(lambda_handlers)
         self._trainer = trainer
         self._sleep = sleep
+        self._publish = publish
+        self._lambda_inputs = lambda_inputs
         model = _sagemaker_model()
         self._describe_training_job = model.operation_model("DescribeTrainingJob").output_shape
         self._create_training_job = model.operation_model("CreateTrainingJob").input_shape
@@ -206,44 +234,50 @@ class LocalExecutor:
         overrides = self._sm.list_pipeline_parameters_for_execution(
             PipelineExecutionArn=execution_arn
         ).get("PipelineParameters", [])
-        record = ExecutionRecord(
-            arn=execution_arn, parameters=self._parameters(definition, overrides)
-        )
+        try:
+            parameters = self._parameters(definition, overrides)
+        except DefinitionError as err:
+            # The service refuses such an execution at StartPipelineExecution; moto started it,
+            # so it is reported Failed with the reason and no step runs.
+            self._publish(ExecutionRecord(execution_arn, {}, "Failed", str(err)))
+            raise
+        record = ExecutionRecord(arn=execution_arn, parameters=parameters)
         self._variables = self._execution_variables(execution_arn)
         self._record = record
         self._properties: dict[str, dict[str, Any]] = {}
         self._branches: dict[str, bool] = {}
         nodes = self._flatten(definition.get("Steps", []), ())
-        for name in self._order(nodes):
-            if record.status == "Failed":
-                # Nothing starts after a failure; record the rest so the picture is complete.
-                record.steps.append(StepRecord(name=name, step_type=nodes[name].step["Type"]))
-                record.steps[-1].status = "NotExecuted"
-            else:
+        self._publish(record)
+        try:
+            for name in self._order(nodes):
+                if record.status == "Failed":
+                    break  # nothing starts after a failure; the API lists no step that did not
                 self._run_node(nodes[name])
+        except DefinitionError as err:
+            record.status, record.failure_reason = "Failed", str(err)
+            for step in record.steps:
+                if step.status in ("Starting", "Executing"):
+                    step.status, step.failure_reason = "Failed", str(err)
+            self._publish(record)  # watched from the endpoint, the run ends as well
+            raise
         if record.status == "Executing":
             record.status = "Succeeded"
+        self._publish(record)
         return record
 
     # -- parameters and variables ---------------------------------------------------------------
 
     @staticmethod
     def _parameters(definition: dict[str, Any], overrides: list[dict[str, str]]) -> dict[str, Any]:
+        """Every parameter's value; DefinitionError where the service would refuse the
+        overrides (`pipeline.overrides`: the same rules as the operator commands)."""
         declared = {p["Name"]: p for p in definition.get("Parameters", [])}
-        values: dict[str, Any] = {}
-        given = {o["Name"]: o["Value"] for o in overrides}
-        unknown = sorted(set(given) - set(declared))
-        if unknown:
-            raise DefinitionError(f"execution overrides undeclared parameter(s): {unknown}")
-        for name, parameter in declared.items():
-            kind = parameter["Type"]
-            if name in given:
-                values[name] = _convert(name, kind, given[name])
-            elif "DefaultValue" in parameter:
-                values[name] = parameter["DefaultValue"]
-            else:
-                raise DefinitionError(f"parameter {name} has no default and no value was given")
-        return values
+        try:
+            return effective_parameters(declared, [(o["Name"], o["Value"]) for o in overrides])
+        except OverrideError as err:
+            raise DefinitionError(
+                f"the service would refuse this execution's overrides: {err}"
+            ) from None
 
     def _execution_variables(self, execution_arn: str) -> dict[str, Any]:
         described = self._sm.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
@@ -310,17 +344,21 @@ class LocalExecutor:
     def _run_node(self, node: _Node) -> None:
         """Run one step (with its retry policies); a failure fails the execution."""
         step = node.step
-        record = StepRecord(name=step["Name"], step_type=step["Type"])
         taken = all(self._branches.get(gate) is branch for gate, branch in node.gates)
         upstream_ok = all(
-            self._record_of(dep).status == "Succeeded"
+            self._succeeded(dep)
             for dep in self._dependencies(node)
             if dep not in {gate for gate, _ in node.gates}
         )
         if not (taken and upstream_ok):
-            record.status = "NotExecuted"
-            self._record.steps.append(record)
-            return
+            return  # not started: the API does not list it
+        record = StepRecord(
+            name=step["Name"],
+            step_type=step["Type"],
+            display_name=str(step.get("DisplayName", "")),
+            description=str(step.get("Description", "")),
+            start_time=datetime.now(UTC),
+        )
         self._record.steps.append(record)
         runner = {
             "Lambda": self._run_lambda,
@@ -339,6 +377,8 @@ class LocalExecutor:
             )
         while True:
             record.attempts += 1
+            record.status = "Executing"
+            self._publish(self._record)
             try:
                 record.outputs = runner(step, record)
             except StepFailure as failure:
@@ -356,14 +396,24 @@ class LocalExecutor:
                     continue
                 record.status = "Failed"
                 record.failure_reason = str(failure)
+                record.end_time = datetime.now(UTC)
                 self._record.status = "Failed"
                 self._record.failure_reason = f"Step {record.name} failed: {failure}"
+                self._publish(self._record)
                 return
             record.status = "Succeeded"
+            record.end_time = datetime.now(UTC)
+            self._publish(self._record)
             return
 
+    def _succeeded(self, name: str) -> bool:
+        return any(r.name == name and r.status == "Succeeded" for r in self._record.steps)
+
     def _record_of(self, name: str) -> StepRecord:
-        return self._record.step(name)
+        try:
+            return self._record.step(name)
+        except KeyError:
+            raise DefinitionError(f"step {name} did not run in {self._record.arn}") from None
 
     def _run_lambda(self, step: dict[str, Any], record: StepRecord) -> dict[str, Any]:
         arn = self.evaluate(step["FunctionArn"])
@@ -371,7 +421,10 @@ class LocalExecutor:
         if handler is None:
             raise DefinitionError(f"step {record.name}: no deployed function with ARN {arn}")
         event = self.evaluate(step.get("Arguments", {}))
+        if self._lambda_inputs == "strings":
+            event = event_as_strings(event)
         record.arguments = event
+        record.metadata = {"Lambda": {"Arn": arn}}
         try:
             result = handler(event, None)
         except Exception as err:  # a raising function fails the step with its message
@@ -384,14 +437,19 @@ class LocalExecutor:
             if name not in result:
                 raise StepFailure(f"function {arn} returned no output {name!r}")
             outputs[name] = _convert(name, declared.get("OutputType", "String"), result[name])
+        record.metadata["Lambda"]["OutputParameters"] = [
+            {"Name": name, "Value": _text(value)} for name, value in outputs.items()
+        ]
         return outputs
 
     def _run_training(self, step: dict[str, Any], record: StepRecord) -> dict[str, Any]:
         request = self.evaluate(step.get("Arguments", {}))
-        # Each attempt is a new job, so a retried attempt needs a name of its own.
-        suffix = f"-{record.attempts}" if record.attempts > 1 else ""
-        name = f"pipelines-{self._variables['PipelineExecutionId']}-{record.name}"
-        request = {"TrainingJobName": name[: 63 - len(suffix)] + suffix, **request}
+        # Each attempt is a new job with a new random suffix.
+        try:
+            name = job_name(self._variables["PipelineExecutionId"], record.name)
+        except ValueError as err:
+            raise DefinitionError(str(err)) from None
+        request = {"TrainingJobName": name, **request}
         report = ParamValidator().validate(request, self._create_training_job)
         if report.has_errors():
             raise DefinitionError(
@@ -406,6 +464,8 @@ class LocalExecutor:
                 f"{type(err).__name__}: {err}", exception_type=_call_failure_type(err)
             ) from err
         self._properties[record.name] = described
+        if described.get("TrainingJobArn"):
+            record.metadata = {"TrainingJob": {"Arn": described["TrainingJobArn"]}}
         if described.get("TrainingJobStatus") != "Completed":
             reason = str(described.get("FailureReason", "training job did not complete"))
             error_name = reason.partition(":")[0]
@@ -416,6 +476,7 @@ class LocalExecutor:
         conditions = step.get("Arguments", {}).get("Conditions", [])
         outcome = all(self._condition(c) for c in conditions)
         self._branches[record.name] = outcome
+        record.metadata = {"Condition": {"Outcome": "True" if outcome else "False"}}
         return {"Outcome": outcome}
 
     def _condition(self, condition: dict[str, Any]) -> bool:
@@ -508,7 +569,7 @@ def _text(value: Any) -> str:
 
 
 def _convert(name: str, kind: str, value: Any) -> Any:
-    """Convert a value given as text to the declared parameter or output type."""
+    """Convert a Lambda step's output to its declared OutputType."""
     text = _text(value) if not isinstance(value, str) else value
     try:
         if kind == "String":

@@ -60,6 +60,7 @@ from lambdas.registry import (
     set_approval,
 )
 from pipeline.config import EnvironmentConfig, ProjectConfig
+from pipeline.overrides import check as check_overrides
 from pipeline.prices import Estimate, estimate
 
 TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
@@ -255,59 +256,37 @@ def resolve_source(
     return choice, None
 
 
-def _typed(name: str, spec: Mapping[str, Any], value: str) -> str | None:
-    """Why `value` does not fit the pipeline parameter `spec`, or None."""
-    kind = spec.get("Type", "String")
-    enum = spec.get("EnumValues")
-    if enum and value not in enum:
-        return f"{name}={value!r}: must be one of {', '.join(enum)}"
-    try:
-        if kind == "Integer":
-            int(value)
-        elif kind == "Float":
-            float(value)
-        elif kind == "Boolean" and value not in ("true", "false"):
-            raise ValueError(value)
-    except ValueError:
-        return f"{name}={value!r}: must be a {kind}"
-    return None
-
-
 def check_parameters(
     declared: Mapping[str, Mapping[str, Any]], overrides: Mapping[str, str]
 ) -> dict[str, Any]:
     """Every parameter's effective value; InputError lists every problem at once.
 
-    Names must be declared by the deployed pipeline; values must fit its types and choices;
+    The overrides must pass the service's own rules (`pipeline.overrides`: declared names,
+    non-empty values, EnumValues, literal Integer/Float/Boolean forms, required parameters);
     the run's parameters must pass `validate_run`, and TrainDataS3Uri must be an s3:// object
     or folder.
     """
-    unknown = sorted(set(overrides) - set(declared))
-    if unknown:
-        raise InputError(
-            f"unknown parameter(s) {', '.join(unknown)}: the pipeline's parameters are "
-            f"{', '.join(declared)}"
-        )
-    problems = [
-        problem
-        for name, value in overrides.items()
-        if (problem := _typed(name, declared[name], value)) is not None
-    ]
+    typed, problems = check_overrides(
+        declared, overrides.items(), hints={"TrainDataS3Uri": "pass --train s3://bucket/key.jsonl"}
+    )
+    if any(p.startswith("unknown parameter(s)") for p in problems):
+        raise InputError(problems[0])
     effective: dict[str, Any] = {
         name: spec["DefaultValue"] for name, spec in declared.items() if "DefaultValue" in spec
     }
     effective.update(overrides)
-    train = str(effective.get("TrainDataS3Uri", ""))
-    if not train:
-        problems.append("TrainDataS3Uri is missing: pass --train s3://bucket/key.jsonl")
-    elif not is_s3_uri(train, object_key_required=True):
+    # Only overrides that passed the service's rules go on to the recipe's own checks, so one
+    # bad value is reported once.
+    checked = {k: v for k, v in effective.items() if k not in overrides or k in typed}
+    train = str(checked.get("TrainDataS3Uri", ""))
+    if train and not is_s3_uri(train, object_key_required=True):
         problems.append(f"TrainDataS3Uri={train!r}: must be an s3://bucket/key URI")
-    run = {key: effective[key] for key in RUN_KEYS if key in effective}
+    run = {key: checked[key] for key in RUN_KEYS if key in checked}
     run["RunName"] = _PREVIEW_RUN_NAME
     try:
         validate_run(run)
     except RecipeValidationError as error:
-        problems.extend(error.problems)
+        problems.extend(p for p in error.problems if p not in problems)
     if problems:
         raise InputError(
             f"{len(problems)} parameter problem(s), nothing was started:\n- "

@@ -5,9 +5,11 @@ the templates in cdk.out (so the pipeline body that runs is the one `cdk deploy`
 uploads the sample datasets, starts two executions through the SageMaker API - the first without
 validation data (ValidationDataS3Uri keeps its default, none), the second from the first one's
 checkpoint with validation data - and runs them with the local executor, the deployed Lambda
-handlers and the stand-in trainer. A third execution continues from the second one's checkpoint
-with the other technique, which the pipeline must refuse before any training job. It prints the
-registry's lineage and writes both loss curves to a PNG.
+handlers and the stand-in trainer. Each handler runs under its deployed timeout with a
+counting-down context (`pipeline.lambda_budget`); the steps are printed as the endpoint's
+ListPipelineExecutionSteps reports them. A third execution continues from the second one's
+checkpoint with the other technique, which the pipeline must refuse before any training job. It
+prints the registry's lineage and writes both loss curves to a PNG.
 """
 
 from __future__ import annotations
@@ -30,10 +32,17 @@ import boto3
 from lambdas.recipe_spec import BASE_MODEL, FULL_RANK, LORA
 from lambdas.registry import CheckpointRecord, ancestry
 from pipeline.config import ConfigError, read_cdk_json
+from pipeline.lambda_budget import budget_of, budgeted
 from pipeline.local_endpoint import Faults, LocalEndpoint
-from pipeline.local_executor import DefinitionError, ExecutionRecord, LambdaHandler, LocalExecutor
+from pipeline.local_executor import (
+    LAMBDA_INPUT_FORMS,
+    DefinitionError,
+    ExecutionRecord,
+    LambdaHandler,
+    LocalExecutor,
+)
 from pipeline.local_stack import DeployedFunction, LocalStage, deploy_stage
-from pipeline.operate import LossCurve, plot_curves, read_loss_curve
+from pipeline.operate import LossCurve, plot_curves, poll, read_loss_curve
 from pipeline.stand_in_trainer import StandInTrainer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +76,7 @@ class Options:
     plot: bool = True
     # Run 3 (the other technique, which must be refused); the benchmark times runs 1 and 2 only.
     other_technique_round: bool = True
+    lambda_inputs: str = "json"  # or "strings": how typed parameters reach the Lambda events
 
 
 @dataclass
@@ -204,7 +214,11 @@ def rehearse(options: Options, log: Callable[[str], None] = _say) -> Rehearsal:
         log(f"deployed {options.stage} to {endpoint.url}: {len(stage.physical)} resources")
         for asset_dir in {fn.asset_dir for fn in stage.functions.values()}:
             require_current_asset(asset_dir)  # one asset for every function: compared once
-        handlers = {arn: load_handler(fn) for arn, fn in stage.functions.items()}
+        functions = session.client("lambda")
+        handlers = {
+            arn: budgeted(load_handler(fn), arn, budget_of(functions, arn))
+            for arn, fn in stage.functions.items()
+        }
         cold_start()
         data_bucket = stage.output("DataBucketName")
         s3 = session.client("s3")
@@ -223,7 +237,13 @@ def rehearse(options: Options, log: Callable[[str], None] = _say) -> Rehearsal:
         )
         trainer = StandInTrainer(session=session, region=env.region, fail_reason=fail_reason)
         sm = session.client("sagemaker")
-        executor = LocalExecutor(sagemaker_client=sm, lambda_handlers=handlers, trainer=trainer)
+        executor = LocalExecutor(
+            sagemaker_client=sm,
+            lambda_handlers=handlers,
+            trainer=trainer,
+            publish=endpoint.executions.publish,
+            lambda_inputs=options.lambda_inputs,
+        )
         faults = Faults(
             s3_error_rate=options.s3_error_rate,
             throttle_rate=options.throttle_rate,
@@ -240,9 +260,7 @@ def rehearse(options: Options, log: Callable[[str], None] = _say) -> Rehearsal:
                 record = executor.run(arn)
                 result.executions.append(record)
                 log(f"run {round_number}: {arn.rsplit('/', 1)[-1]} from {source}: {record.status}")
-                for step in record.steps:
-                    reason = f" ({step.failure_reason})" if step.failure_reason else ""
-                    log(f"  {step.name:<32} {step.status}{reason}")
+                _log_listed_steps(sm, record, env.model_package_group_name, log)
                 if record.status != "Succeeded":
                     log(f"  failure reason: {record.failure_reason}")
                     break
@@ -292,10 +310,28 @@ def _other_technique_round(
     verdict = "refused before training" if refused_before_training(record) else "NOT refused"
     log(f"run 3: {FULL_RANK} from run 2's {LORA} checkpoint: {record.status} ({verdict})")
     for step in record.steps:
-        log(f"  {step.name:<28} {step.status}")
+        log(f"  {step.name:<32} {step.status}")
     if record.failure_reason:
         log(f"  failure reason: {' '.join(record.failure_reason.split())}")
     return record
+
+
+def _log_listed_steps(
+    sm: Any, record: ExecutionRecord, group: str, log: Callable[[str], None]
+) -> None:
+    """The run's steps as the API lists them (what `python -m pipeline watch` reads); the
+    endpoint must report what the executor did."""
+    progress = poll(sm, record.arn, group)
+    listed = progress.steps or ()
+    if progress.status != record.status or [s.name for s in listed] != record.started():
+        raise DefinitionError(
+            f"{record.arn}: the endpoint reports {progress.status} with steps "
+            f"{[s.name for s in listed]}, the executor {record.status} with {record.started()}"
+        )
+    for step in listed:
+        job = f" {step.training_job}" if step.training_job else ""
+        reason = f" ({step.failure_reason})" if step.failure_reason else ""
+        log(f"  {step.name:<32} {step.status}{job}{reason}")
 
 
 def _log_lineage(chain: list[CheckpointRecord], log: Callable[[str], None]) -> None:
@@ -362,6 +398,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="fault sequence seed")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
+    parser.add_argument(
+        "--lambda-inputs",
+        choices=LAMBDA_INPUT_FORMS,
+        default=defaults.lambda_inputs,
+        help="deliver typed parameters to the Lambda steps as JSON types or as strings "
+        "(the service's form is undocumented; the handlers must take both)",
+    )
     return parser
 
 
@@ -378,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         fail_training=args.fail_training,
         seed=args.seed,
         plot=not args.no_plot,
+        lambda_inputs=args.lambda_inputs,
     )
     if not options.dataset.is_file():
         _error(f"dataset {options.dataset} not found")

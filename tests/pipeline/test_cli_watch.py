@@ -4,6 +4,9 @@ iterates: a run that the local executor finishes is seen, inspected, approved an
 from __future__ import annotations
 
 import json
+import re
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,8 @@ import pytest
 from moto.sagemaker.models import sagemaker_backends
 
 from lambdas import prepare_recipe, register_checkpoint, validate_dataset
+from pipeline.definition import TRAIN_FROM_BASE_MODEL
+from pipeline.local_endpoint import LocalEndpoint
 from pipeline.local_executor import LocalExecutor
 from pipeline.stand_in_trainer import StandInTrainer
 from tests.pipeline.test_cli_helpers import (
@@ -26,16 +31,19 @@ SAMPLE = Path(__file__).resolve().parents[2] / "pipeline" / "sample_data" / "tra
 FUNCTIONS = f"arn:aws:lambda:us-east-1:{MOTO_ACCOUNT}:function:"
 
 
-def executor(session: boto3.Session) -> LocalExecutor:
+def executor(session: boto3.Session, **options: Any) -> LocalExecutor:
     """Runs stored executions with the project's handlers and the stand-in trainer."""
     handlers: dict[str, Any] = {
         FUNCTIONS + "validate": validate_dataset.handler,
         FUNCTIONS + "prepare": prepare_recipe.handler,
         FUNCTIONS + "register": register_checkpoint.handler,
     }
-    trainer = StandInTrainer(session=session, region="us-east-1")
+    trainer = options.pop("trainer", StandInTrainer(session=session, region="us-east-1"))
     return LocalExecutor(
-        sagemaker_client=session.client("sagemaker"), lambda_handlers=handlers, trainer=trainer
+        sagemaker_client=session.client("sagemaker"),
+        lambda_handlers=handlers,
+        trainer=trainer,
+        **options,
     )
 
 
@@ -124,6 +132,63 @@ def test_start_run_watch_lineage_metrics_approve_and_continue(
     ) in out
 
 
+def test_watch_follows_a_rehearsed_execution_step_by_step_to_its_end(
+    aws: boto3.Session,
+    local_endpoint: LocalEndpoint,
+    cdk_json: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env = environment(cdk_json, "dev")
+    deploy(aws, env)
+    aws.client("s3").upload_file(str(SAMPLE), "data-dev", "datasets/train.jsonl")
+    common = ("--cdk-json", str(cdk_json))
+    train = ("--train", "s3://data-dev/datasets/train.jsonl", "--set", "MaxSteps=20")
+    status, out, _ = run_cli(capsys, "start", "--env", "dev", *common, *train, "--json")
+    arn = json.loads(out)["execution_arn"]
+
+    class SlowTrainer(StandInTrainer):
+        """Takes long enough for watch to see the training step executing."""
+
+        def train(self, request: dict[str, Any]) -> dict[str, Any]:
+            time.sleep(1.0)
+            return super().train(request)
+
+    first_publish = threading.Event()
+
+    def publish(record: Any) -> None:
+        local_endpoint.executions.publish(record)
+        first_publish.set()
+
+    runner = executor(aws, trainer=SlowTrainer(session=aws, region="us-east-1"), publish=publish)
+    outcome: list[Any] = []
+    worker = threading.Thread(target=lambda: outcome.append(runner.run(arn)))
+    worker.start()
+    assert first_publish.wait(10)
+    try:
+        status, out, err = run_cli(capsys, "watch", arn, *common, "--interval", "0.05")
+    finally:
+        worker.join(30)
+    assert (status, err) == (0, "")
+    record = outcome[0]
+    job = record.step(TRAIN_FROM_BASE_MODEL).arguments["TrainingJobName"]
+    assert re.fullmatch(
+        rf"pipelines-{arn.rsplit('/', 1)[-1]}-{TRAIN_FROM_BASE_MODEL}-\w{{10}}", job
+    )
+    looks = out.split("\n[")
+    # It saw the run executing with the training job under way, then its end.
+    assert any(
+        look.split("\n")[0].endswith("] Executing")
+        and f"{TRAIN_FROM_BASE_MODEL} Executing" in " ".join(look.split())
+        for look in looks
+    ), out
+    last = looks[-1]
+    assert last.split("\n")[0].endswith("] Succeeded")
+    for name in record.started():
+        assert f"{name} Succeeded" in " ".join(last.split()), name
+    assert f"job {job}: Completed" in last
+    assert "Registered checkpoint v1 (PendingManualApproval, final loss" in out
+
+
 def test_watch_reports_a_failed_run_and_exits_1(
     aws: boto3.Session, cdk_json: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -182,7 +247,7 @@ def test_watch_json_names_the_checkpoint_of_a_succeeded_run(
     assert status == 0
     assert document["status"] == "Succeeded"
     assert document["checkpoint"]["model_package_arn"] == mine.model_package_arn
-    assert document["steps"] is None  # the local endpoint does not list steps
+    assert document["steps"] == []  # started, but no executor ran it: no step has started
 
 
 @pytest.mark.parametrize(

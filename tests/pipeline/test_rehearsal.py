@@ -11,7 +11,8 @@ import pytest
 
 from lambdas.recipe_spec import BASE_MODEL
 from pipeline import rehearsal
-from pipeline.local_executor import DefinitionError
+from pipeline.definition import PREPARE_STEP, VALIDATE_STEP
+from pipeline.local_executor import LAMBDA_INPUT_FORMS, DefinitionError
 from pipeline.rehearsal import Options, Rehearsal, rehearse
 from pipeline.stand_in_trainer import StandInTrainer
 from tests.cloud_assembly import Assembly
@@ -34,10 +35,11 @@ def run(cdk_out: Path, tmp_path: Path, **options: object) -> tuple[Rehearsal, li
     return result, lines
 
 
+@pytest.mark.parametrize("inputs", LAMBDA_INPUT_FORMS)
 def test_run_two_starts_from_run_ones_checkpoint_and_the_registry_records_it(
-    cdk_out: Path, tmp_path: Path
+    cdk_out: Path, tmp_path: Path, inputs: str
 ) -> None:
-    result, lines = run(cdk_out, tmp_path)
+    result, lines = run(cdk_out, tmp_path, lambda_inputs=inputs, plot=inputs == "json")
 
     assert [e.status for e in result.executions] == ["Succeeded", "Succeeded"]
     first, second = result.executions
@@ -49,9 +51,9 @@ def test_run_two_starts_from_run_ones_checkpoint_and_the_registry_records_it(
     # parameter's default, none), run 2 with it.
     assert first.parameters["ValidationDataS3Uri"] == "none"
     assert first.step("TrainFromBaseModel").status == "Succeeded"
-    assert first.step("TrainFromCheckpoint").status == "NotExecuted"
+    assert "TrainFromCheckpoint" not in first.started()
     assert second.step("TrainFromCheckpointValidating").status == "Succeeded"
-    assert second.step("TrainFromCheckpoint").status == "NotExecuted"
+    assert "TrainFromCheckpoint" not in second.started()
     request = second.step("TrainFromCheckpointValidating").arguments
     hyperparameters = request["HyperParameters"]
     assert hyperparameters["base_model_location"] == checkpoint
@@ -64,6 +66,13 @@ def test_run_two_starts_from_run_ones_checkpoint_and_the_registry_records_it(
         c["ChannelName"] for c in first.step("TrainFromBaseModel").arguments["InputDataConfig"]
     }
     assert second.output("ValidationSamples") == "32"
+
+    # Typed parameters reached the Lambda steps in the form asked for, and the handlers took it.
+    count = first.step(PREPARE_STEP).arguments["TrainingInstanceCount"]
+    assert count == (str(count) if inputs == "strings" else int(count))
+    # The steps were printed as the endpoint lists them, with the service-shaped job name.
+    job = first.step("TrainFromBaseModel").arguments["TrainingJobName"]
+    assert any(line.split() == ["TrainFromBaseModel", "Succeeded", job] for line in lines)
 
     newest, oldest = result.lineage
     assert newest.checkpoint_uri == second.output("CheckpointS3Uri")
@@ -78,8 +87,48 @@ def test_run_two_starts_from_run_ones_checkpoint_and_the_registry_records_it(
     assert (run_1.label, run_2.label) == ("run 1", "run 2")
     assert run_2.points[0][1] < run_1.points[0][1]
     assert run_2.points[0][1] < run_1.points[-1][1] * 1.1
-    assert result.plot_path is not None
-    assert result.plot_path.read_bytes().startswith(PNG_MAGIC)
+    if inputs == "json":
+        assert result.plot_path is not None
+        assert result.plot_path.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_each_handler_runs_under_its_deployed_timeout_and_memory(
+    cdk_out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Budgets come from the synthesized template, through the deployed functions."""
+    template = {
+        props["Handler"]: (props["Timeout"], props["MemorySize"])
+        for path in cdk_out.glob("assembly-sandbox/*.template.json")
+        for resource in json.loads(path.read_text(encoding="utf-8"))["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function"
+        for props in [resource["Properties"]]
+        if props.get("Handler", "").startswith("lambdas.")
+    }
+    seen: dict[str, tuple[int, str]] = {}
+    load = rehearsal.load_handler
+
+    def recording(function: Any) -> Any:
+        handler = load(function)
+
+        def call(event: dict[str, Any], context: Any) -> Any:
+            seen[function.handler] = (
+                context.get_remaining_time_in_millis(),
+                context.memory_limit_in_mb,
+            )
+            return handler(event, context)
+
+        return call
+
+    monkeypatch.setattr(rehearsal, "load_handler", recording)
+    result, _ = run(cdk_out, tmp_path, plot=False)
+
+    assert result.succeeded
+    assert len(template) == 3
+    assert set(seen) == set(template)
+    for handler, (timeout, memory) in template.items():
+        remaining, memory_text = seen[handler]
+        assert timeout * 1000 - 5_000 < remaining <= timeout * 1000, handler
+        assert memory_text == str(memory)
 
 
 def test_continuing_with_the_other_technique_is_refused_before_any_training_job(
@@ -134,7 +183,7 @@ def test_a_failing_training_job_fails_the_run_and_registers_nothing(
     assert only.status == "Failed"
     assert "asked to fail" in only.failure_reason
     assert only.step("TrainFromBaseModel").status == "Failed"
-    assert only.step("RegisterFromBaseModel").status == "NotExecuted"
+    assert "RegisterFromBaseModel" not in only.started()
     assert result.registered == 0
     assert result.lineage == []
     assert result.plot_path is None
@@ -163,9 +212,12 @@ def test_the_deployed_definition_retries_a_capacity_failure_with_a_new_job(
 
     assert [e.status for e in result.executions] == ["Succeeded", "Succeeded"]
     first = result.executions[0].step("TrainFromBaseModel")
+    execution_id = result.executions[0].arn.rsplit("/", 1)[-1]
     # The definition's retry policy (SageMaker.CAPACITY_ERROR) started a second job.
     assert first.attempts == 2
-    assert first.arguments["TrainingJobName"] == jobs[1] == f"{jobs[0][:61]}-2"
+    # A retry is a new job: the same service-shaped name with a new random suffix.
+    assert first.arguments["TrainingJobName"] == jobs[1] != jobs[0]
+    assert jobs[1][:-10] == jobs[0][:-10] == f"pipelines-{execution_id}-{first.name}-"
     assert result.registered == 2
     # The registered checkpoint is the retried job's, not the failed one's.
     assert jobs[1] in [record.training_job_name for record in result.lineage]
@@ -186,7 +238,7 @@ def test_a_bad_dataset_stops_the_run_before_any_training_job(cdk_out: Path, tmp_
     assert only.status == "Failed"
     assert only.step("ValidateData").status == "Failed"
     assert "line 4" in only.failure_reason
-    assert all(s.status == "NotExecuted" for s in only.steps if s.step_type == "Training")
+    assert only.started() == [VALIDATE_STEP]  # nothing after the failed step starts
     assert result.registered == 0
 
 
