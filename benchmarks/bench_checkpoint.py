@@ -5,7 +5,7 @@ as the worst case for the reader: the metrics first, then shards of half-incompr
 (tensorboard-like binaries and log text), and `manifest.json` as the very last member, so the
 whole archive must be inflated before the checkpoint is known. A small archive is generated too.
 
-It serves moto on 127.0.0.1 from this process (`pipeline.local_endpoint.LocalEndpoint`: S3 and
+It serves moto on 127.0.0.1 from this process (`pipeline.rehearsal.endpoint.LocalEndpoint`: S3 and
 SageMaker over real HTTP), stages both runs the way the pipeline leaves them (recipe from the
 prepare step, outputs under the job's folder), then measures in the same run:
 
@@ -350,7 +350,7 @@ def main() -> int:
             f"{time.perf_counter() - start:.1f} s"
         )
         # moto runs in this process; the measured calls run in a child, whose memory is apart.
-        from pipeline.local_endpoint import LocalEndpoint
+        from pipeline.rehearsal.endpoint import LocalEndpoint
 
         with LocalEndpoint() as endpoint:
             url = endpoint.url

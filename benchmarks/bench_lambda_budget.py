@@ -1,10 +1,11 @@
 """The validate and register handlers on the largest inputs, against their deployed budgets.
 
-Each handler runs as the rehearsal runs it (`pipeline.lambda_budget.budgeted`: its deployed
-timeout as a wall-clock limit, a context counting down), in a child process pinned to one core
-(`os.sched_setaffinity`; the deployed functions have 1769 MB, one vCPU), against moto's server
-on 127.0.0.1 over HTTP, served by this process from another core where there is one. Budgets
-come from `stacks/functions.py`, the specs the stacks synthesize.
+Each handler runs as the rehearsal runs it
+(`pipeline.rehearsal.lambda_budget.budgeted`: its deployed timeout as a wall-clock limit, a context
+counting down), in a child process pinned to one core (`os.sched_setaffinity`; the deployed
+functions have 1769 MB, one vCPU), against moto's server on 127.0.0.1 over HTTP, served by this
+process from another core where there is one. Budgets come from `stacks/functions.py`, the specs
+the stacks synthesize.
 
 Inputs, generated with the other benchmarks' generators:
 - validate: 20,000 samples (the most a training job takes, NOVA_FACTS section 5) of
@@ -75,7 +76,7 @@ def _vm_kib(field: str) -> int:
 def child(arguments: dict[str, Any]) -> None:
     import importlib
 
-    from pipeline.lambda_budget import Budget, FunctionTimedOut, budgeted
+    from pipeline.rehearsal.lambda_budget import Budget, FunctionTimedOut, budgeted
 
     os.sched_setaffinity(0, {arguments["core"]})
     figures: dict[str, Any] = {}
@@ -140,7 +141,7 @@ def main() -> int:
             f"{archive_bytes / bench_checkpoint.GIB:.2f} GiB; generated in "
             f"{time.perf_counter() - start:.0f} s"
         )
-        from pipeline.local_endpoint import LocalEndpoint
+        from pipeline.rehearsal.endpoint import LocalEndpoint
 
         with LocalEndpoint() as endpoint:
             # Staged with the small archive, then the big one uploaded over it by a client that

@@ -27,8 +27,8 @@ import boto3
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.config import read_cdk_json
-from pipeline.local_endpoint import LocalEndpoint
-from pipeline.rehearsal import ROOT, Options, _environment, _local_credentials, rehearse
+from pipeline.rehearsal.endpoint import LocalEndpoint
+from pipeline.rehearsal.run import ROOT, Options, _environment, _local_credentials, rehearse
 
 TARGET_SECONDS = 5.0
 

@@ -1,4 +1,4 @@
-"""Throughput and peak memory of the dataset validator (lambdas/dataset.py).
+"""Throughput and peak memory of the dataset validator (lambdas/dataset/validator.py).
 
 Generates synthetic bedrock-conversation-2024 files in a temporary folder (20,000 samples of
 about 100 MB, plus a quarter-size one and an all-invalid one), then measures on one core:
@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lambdas.dataset import CHUNK_BYTES, Validator
+from lambdas.dataset.validator import CHUNK_BYTES, Validator
 
 TARGET_MB_S = 50.0
 TARGET_AWS_RATIO = 5.0

@@ -1,12 +1,13 @@
 """Ours beside AWS's sample validator, one defect at a time: where they agree, and where not.
 
-Runs every invalid case of the unit tests (one per rule, tests/lambdas/test_dataset.py `CASES`)
-and the known differences below through both validators, and prints one row per case: the rules
-ours reports with their severity, and whether AWS's validator (aws-samples/amazon-nova-samples,
-customization/bedrock-finetuning/understanding/dataset_validation/nova_ft_dataset_validator.py,
-as for Nova 2 Lite SFT) accepts each line. Use it to check docs/dataset-rules.md after a change
-on either side. Dataset-level rules (sample counts, consistency across samples) are ours alone:
-AWS's validator judges each line by itself and skips counts for SageMaker.
+Runs every invalid case of the unit tests (one per rule,
+tests/lambdas/dataset/test_validator.py `CASES`) and the known differences below through both
+validators, and prints one row per case: the rules ours reports with their severity, and whether
+AWS's validator (aws-samples/amazon-nova-samples,
+customization/bedrock-finetuning/understanding/dataset_validation/nova_ft_dataset_validator.py, as
+for Nova 2 Lite SFT) accepts each line. Use it to check docs/dataset-rules.md after a change on
+either side. Dataset-level rules (sample counts, consistency across samples) are ours alone: AWS's
+validator judges each line by itself and skips counts for SageMaker.
 
 Run: .venv/bin/python benchmarks/compare_aws_validator.py \\
        --aws-validator /tmp/awsval/nova_ft_dataset_validator.py --aws-python /tmp/awsval/bin/python
@@ -26,8 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lambdas.dataset import SEVERITY, validate_lines
-from tests.lambdas.test_dataset import (
+from lambdas.dataset.validator import SEVERITY, validate_lines
+from tests.lambdas.dataset.test_validator import (
     CASES,
     assistant,
     image,

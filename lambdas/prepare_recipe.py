@@ -13,13 +13,14 @@ from a checkpoint). It writes `recipe.yaml` there and returns, all as strings:
 - `HasValidationData`: "true" when ValidationDataS3Uri names data, "false" when it is "none"
   (the training step then sends no validation channel: SageMaker refuses an empty channel URI);
 - `CheckpointCheck`: whether the checkpoint's technique was checked against the model registry
-  (`lambdas.continuity.ContinuityCheck.describe`): `base-model: ...`, `same-technique: ...`, or
-  `unregistered: ...` for a checkpoint the registry does not know (allowed).
+  (`lambdas.registry.continuity.ContinuityCheck.describe`): `base-model: ...`,
+  `same-technique: ...`, or `unregistered: ...` for a checkpoint the registry does not know
+  (allowed).
 
 Bad parameters raise `RecipeValidationError` listing every problem (the step's failure reason)
 before anything is written, and so does a technique that differs from the one the checkpoint was
-trained with (`lambdas.continuity`); an S3 failure raises `RecipeWriteError` naming the object
-and the fix. Running it twice with the same inputs writes the same bytes to the same key.
+trained with (`lambdas.registry.continuity`); an S3 failure raises `RecipeWriteError` naming the
+object and the fix. Running it twice with the same inputs writes the same bytes to the same key.
 """
 
 from __future__ import annotations
@@ -34,13 +35,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.aws_errors import ACCESS_DENIED, error_code
-from lambdas.continuity import (
-    BASE_MODEL_OUTCOME,
-    UNCHECKED,
-    ContinuityCheck,
-    TechniqueMismatchError,
-    check_continuity,
-)
 from lambdas.recipe import (
     MAX_URI_CHARS,
     S3_URI,
@@ -50,6 +44,13 @@ from lambdas.recipe import (
     is_s3_uri,
     render_recipe,
     validate_run,
+)
+from lambdas.registry.continuity import (
+    BASE_MODEL_OUTCOME,
+    UNCHECKED,
+    ContinuityCheck,
+    TechniqueMismatchError,
+    check_continuity,
 )
 
 RECIPE_FILE_NAME = "recipe.yaml"

@@ -41,7 +41,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.aws_errors import ACCESS_DENIED, NOT_FOUND, error_code
-from lambdas.dataset import CHUNK_BYTES, Report, Validator, check_object_key
+from lambdas.dataset.validator import CHUNK_BYTES, Report, Validator, check_object_key
 
 # SageMaker keeps a limited failure reason; stay well inside it.
 FAILURE_REASON_CHARS = 1000
@@ -49,7 +49,7 @@ FAILURE_REASON_CHARS = 1000
 MAX_FILES = 1000
 TRAIN_PARAMETER = "TrainDataS3Uri"
 VALIDATION_PARAMETER = "ValidationDataS3Uri"
-# The parameter's "no validation data" (lambdas.recipe_spec.NO_VALIDATION_DATA; this module
+# The parameter's "no validation data" (lambdas.recipe.spec.NO_VALIDATION_DATA; this module
 # keeps to lambdas.dataset and the standard library, so the value is repeated and tested).
 NO_VALIDATION_DATA = "none"
 _WHAT = {TRAIN_PARAMETER: "training data", VALIDATION_PARAMETER: "validation data"}

@@ -1,5 +1,5 @@
-"""`python -m pipeline`: the operator commands (see pipeline/cli.py)."""
+"""`python -m pipeline`: the operator commands (see pipeline/commands/cli.py)."""
 
-from pipeline.cli import main
+from pipeline.commands.cli import main
 
 raise SystemExit(main())

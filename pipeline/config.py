@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from lambdas.recipe_spec import (
+from lambdas.recipe.spec import (
     ALLOWED_REPLICAS,
     NOVA_SFT_IMAGE_ACCOUNTS,
     SUPPORTED_INSTANCE_TYPES,

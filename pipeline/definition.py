@@ -47,7 +47,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lambdas.recipe_spec import (
+from lambdas.recipe.spec import (
     BASE_MODEL,
     KNOBS,
     LORA,
@@ -194,7 +194,7 @@ _KNOB_KINDS = {"int": "Integer", "float": "Float", "bool": "Boolean", "str": "St
 def parameter_specs(env: EnvironmentConfig) -> tuple[ParameterSpec, ...]:
     """Every parameter of the environment's pipeline, in definition order, with its default.
 
-    Recipe knobs and their defaults come from `lambdas.recipe_spec.KNOBS`; the instance type,
+    Recipe knobs and their defaults come from `lambdas.recipe.spec.KNOBS`; the instance type,
     count and maximum runtime default to the environment's configuration.
     """
     knobs = tuple(
@@ -455,7 +455,8 @@ class _Builder:
             key: run_name if key == "RunName" else p[key] for key in RUN_KEYS
         }
         prepare_inputs[PREFIX_KEY] = self._run_path("/recipe/")
-        # Where the prepare function looks up a checkpoint's technique (lambdas/continuity.py).
+        # Where the prepare function looks up a checkpoint's technique
+        # (lambdas/registry/continuity.py).
         prepare_inputs[GROUP_KEY] = self.model_package_group_name
         prepare = self._lambda_step(
             name=PREPARE_STEP,

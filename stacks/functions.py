@@ -198,7 +198,7 @@ class PipelineFunctions(Construct):
             ],
         )
         # The prepare function reads the technique a checkpoint was trained with from this
-        # group's versions (lambdas/continuity.py), and nothing else of the registry.
+        # group's versions (lambdas/registry/continuity.py), and nothing else of the registry.
         _role(self.prepare).add_to_principal_policy(
             allow(["sagemaker:DescribeModelPackage"], versions_arn)
         )

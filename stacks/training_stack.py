@@ -18,7 +18,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from lambdas.recipe_spec import NOVA_SFT_IMAGE_ACCOUNTS, NOVA_SFT_IMAGE_REPOSITORY
+from lambdas.recipe.spec import NOVA_SFT_IMAGE_ACCOUNTS, NOVA_SFT_IMAGE_REPOSITORY
 from pipeline.config import EnvironmentConfig, ToolchainConfig
 from pipeline.definition_cache import (
     DEFAULT_CACHE_DIR,

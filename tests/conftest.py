@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import boto3
 import pytest
 
-from pipeline.local_endpoint import LocalEndpoint
+from pipeline.rehearsal.endpoint import LocalEndpoint
 
 if TYPE_CHECKING:
     from tests.cloud_assembly import Assembly

@@ -12,7 +12,7 @@ import yaml
 from lambdas import prepare_recipe as module
 from lambdas.prepare_recipe import RecipeWriteError, handler, prepare_recipe
 from lambdas.recipe import MAX_URI_CHARS, RecipeValidationError, render_recipe, validate_run
-from lambdas.recipe_spec import BASE_MODEL, FULL_RANK, LORA
+from lambdas.recipe.spec import BASE_MODEL, FULL_RANK, LORA
 
 ARTIFACTS = "artifacts-bucket"
 PREFIX = f"s3://{ARTIFACTS}/runs/exec-1/recipe/"

@@ -1,4 +1,4 @@
-"""The register step (lambdas/register_checkpoint.py, lambdas/registry.py) against moto over HTTP.
+"""The register step (lambdas/register_checkpoint.py, lambdas/registry/) against moto over HTTP.
 
 Each run is staged the way the pipeline leaves it: the prepare step writes the recipe, the
 training job leaves model.tar.gz and output.tar.gz under its output folder.
@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from lambdas import register_checkpoint as module
 from lambdas.checkpoint import OutputArchiveError
 from lambdas.prepare_recipe import prepare_recipe
-from lambdas.recipe_spec import BASE_MODEL, FULL_RANK, LORA
+from lambdas.recipe.spec import BASE_MODEL, FULL_RANK, LORA
 from lambdas.register_checkpoint import handler
 from lambdas.registry import (
     KEY_CHECKPOINT,

@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lambdas import validate_dataset
-from lambdas.dataset import CHUNK_BYTES
+from lambdas.dataset.validator import CHUNK_BYTES
 from lambdas.validate_dataset import (
     FAILURE_REASON_CHARS,
     DatasetAccessError,
@@ -26,7 +26,9 @@ from lambdas.validate_dataset import (
     validate_dataset as run_validation,
 )
 
-SAMPLE_DATA = Path(__file__).resolve().parents[2] / "pipeline" / "sample_data" / "train.jsonl"
+SAMPLE_DATA = (
+    Path(__file__).resolve().parents[2] / "pipeline" / "rehearsal" / "sample_data" / "train.jsonl"
+)
 DATA = "data-bucket"
 ARTIFACTS = "artifacts-bucket"
 REPORT_KEY = "runs/exec-1/data-validation/report.json"
@@ -183,7 +185,7 @@ def test_a_bad_validation_input_is_named(overrides: dict[str, str], message: str
 
 
 def test_none_and_an_absent_input_both_mean_no_validation_data() -> None:
-    from lambdas.recipe_spec import NO_VALIDATION_DATA
+    from lambdas.recipe.spec import NO_VALIDATION_DATA
 
     assert validate_dataset.NO_VALIDATION_DATA == NO_VALIDATION_DATA
     train = f"s3://{DATA}/t.jsonl"

@@ -9,7 +9,7 @@ from typing import Any
 import botocore.endpoint
 import pytest
 
-from tests.pipeline.test_cli_helpers import write_cdk_json
+from tests.pipeline.commands.helpers import write_cdk_json
 
 
 @pytest.fixture

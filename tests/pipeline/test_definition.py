@@ -25,7 +25,7 @@ import pytest
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from lambdas.recipe import RUN_KEYS
-from lambdas.recipe_spec import BASE_MODEL, FULL_RANK, KNOBS, nova_sft_image_uri
+from lambdas.recipe.spec import BASE_MODEL, FULL_RANK, KNOBS, nova_sft_image_uri
 from pipeline import definition as definition_module
 from pipeline.config import EnvironmentConfig
 from pipeline.definition import (
@@ -283,7 +283,7 @@ def test_defaults_come_from_the_recipe_facts_and_the_environment(
     assert defaults["ModelApprovalStatus"] == "PendingManualApproval"
     # A run replays nothing unless promote says so; a default cannot be an empty string.
     assert defaults["SourceModelPackageArn"] == "none"
-    # NOVA_FACTS section 3, through lambdas.recipe_spec.KNOBS.
+    # NOVA_FACTS section 3, through lambdas.recipe.spec.KNOBS.
     assert {knob.name: defaults[knob.name] for knob in KNOBS} == {
         "MaxSteps": 100,
         "GlobalBatchSize": 32,
@@ -742,7 +742,7 @@ def test_building_leaves_boto3_and_the_process_as_it_found_them() -> None:
 def test_technique_template_handed_to_the_sdk_does_not_change_the_definition(
     definition: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lambdas.recipe_spec import TEMPLATE_FILES
+    from lambdas.recipe.spec import TEMPLATE_FILES
 
     monkeypatch.setattr(definition_module, "_SYNTH_TECHNIQUE", FULL_RANK)
     assert TEMPLATE_FILES[FULL_RANK].read_text() != TEMPLATE_FILES["LoRA"].read_text()

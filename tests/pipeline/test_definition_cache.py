@@ -117,7 +117,7 @@ def test_a_source_edit_changes_the_key(tmp_path: Path, monkeypatch: pytest.Monke
         definition_cache, "SOURCE_DIRS", (sources / "pipeline", sources / "lambdas")
     )
     before = cache_key(ENV)
-    recipe = next((sources / "lambdas" / "recipes").glob("*.yaml"))
+    recipe = next((sources / "lambdas" / "recipe" / "templates").glob("*.yaml"))
     recipe.write_text(recipe.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     after_edit = cache_key(ENV)
     (sources / "pipeline" / "__pycache__").mkdir()

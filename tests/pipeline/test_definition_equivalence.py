@@ -31,7 +31,7 @@ from botocore.validate import ParamValidator
 
 from lambdas.prepare_recipe import prepare_recipe
 from lambdas.recipe import RUN_KEYS, recipe_values, validate_run
-from lambdas.recipe_spec import (
+from lambdas.recipe.spec import (
     BASE_MODEL,
     FULL_RANK,
     LORA,

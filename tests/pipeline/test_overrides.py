@@ -11,7 +11,6 @@ import boto3
 import pytest
 
 from pipeline.definition import parameter_specs
-from pipeline.local_executor import DefinitionError, LocalExecutor
 from pipeline.overrides import (
     MAX_OVERRIDES,
     OverrideError,
@@ -20,8 +19,9 @@ from pipeline.overrides import (
     effective,
     parse_value,
 )
-from tests.pipeline.test_cli_helpers import deploy, environment, run_cli
-from tests.pipeline.test_local_executor import RecordingTrainer, definition, start
+from pipeline.rehearsal.executor import DefinitionError, LocalExecutor
+from tests.pipeline.commands.helpers import deploy, environment, run_cli
+from tests.pipeline.rehearsal.test_executor import RecordingTrainer, definition, start
 
 DECLARED: dict[str, dict[str, Any]] = {
     "Train": {"Name": "Train", "Type": "String"},

@@ -41,8 +41,10 @@ def test_asset_holds_lambdas_and_nothing_else(asset_dir: Path) -> None:
     assert [p.name for p in asset_dir.iterdir()] == ["lambdas"]
     staged = {p.relative_to(asset_dir).as_posix() for p in asset_dir.rglob("*") if p.is_file()}
     assert "lambdas/__init__.py" in staged
-    assert "lambdas/recipe_spec.py" in staged
-    assert any(name.startswith("lambdas/recipes/") and name.endswith(".yaml") for name in staged)
+    assert "lambdas/recipe/spec.py" in staged
+    assert any(
+        name.startswith("lambdas/recipe/templates/") and name.endswith(".yaml") for name in staged
+    )
     # Everything under lambdas/ in the repository, minus caches: no file left behind.
     assert staged == {f"lambdas/{name}" for name in source_files(PROJECT_ROOT / "lambdas")}
 
