@@ -31,7 +31,7 @@ import boto3
 
 from lambdas.recipe.spec import BASE_MODEL, FULL_RANK, LORA
 from lambdas.registry import CheckpointRecord, ancestry
-from pipeline.commands.operate import LossCurve, plot_curves, poll, read_loss_curve
+from pipeline.commands import LossCurve, plot_curves, poll, read_loss_curve
 from pipeline.config import ConfigError, read_cdk_json
 from pipeline.rehearsal.endpoint import Faults, LocalEndpoint
 from pipeline.rehearsal.executor import (

@@ -1,4 +1,5 @@
-"""`promote` replays an approved run of one environment (account) in the next one's pipeline."""
+"""`promote` (and its plan, `pipeline.commands.replay`) replays an approved run of one environment
+(account) in the next one's pipeline."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import boto3
 import pytest
 
 from lambdas.recipe.spec import BASE_MODEL
-from pipeline.commands.cli import make_session
-from pipeline.commands.promote import PROVENANCE_PREFIX, provenance
+from pipeline.commands.aws import make_session
+from pipeline.commands.replay import PROVENANCE_PREFIX, provenance
 from tests.pipeline.commands.helpers import (
     OTHER_ACCOUNT,
     assume_account,

@@ -31,6 +31,7 @@ SAMPLE = (
     Path(__file__).resolve().parents[3] / "pipeline" / "rehearsal" / "sample_data" / "train.jsonl"
 )
 FUNCTIONS = f"arn:aws:lambda:us-east-1:{MOTO_ACCOUNT}:function:"
+TRAIN = ("--train", "s3://data-dev/datasets/train.jsonl", "--set", "MaxSteps=20")
 
 
 def executor(session: boto3.Session, **options: Any) -> LocalExecutor:
@@ -49,6 +50,15 @@ def executor(session: boto3.Session, **options: Any) -> LocalExecutor:
     )
 
 
+def start_sample_run(
+    aws: boto3.Session, cdk_json: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    """Deploy dev, upload the sample dataset and `start --json` a run of it."""
+    deploy(aws, environment(cdk_json, "dev"))
+    aws.client("s3").upload_file(str(SAMPLE), "data-dev", "datasets/train.jsonl")
+    return run_cli(capsys, "start", "--env", "dev", "--cdk-json", str(cdk_json), *TRAIN, "--json")
+
+
 def set_execution_status(arn: str, status: str) -> None:
     """Put an execution of the local endpoint into `status`: it marks every run Succeeded at
     once, so a failed or running execution has to be set on its in-process state."""
@@ -60,13 +70,8 @@ def set_execution_status(arn: str, status: str) -> None:
 def test_start_run_watch_lineage_metrics_approve_and_continue(
     aws: boto3.Session, cdk_json: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    env = environment(cdk_json, "dev")
-    deploy(aws, env)
-    aws.client("s3").upload_file(str(SAMPLE), "data-dev", "datasets/train.jsonl")
+    status, out, err = start_sample_run(aws, cdk_json, capsys)
     common = ("--cdk-json", str(cdk_json))
-    train = ("--train", "s3://data-dev/datasets/train.jsonl", "--set", "MaxSteps=20")
-
-    status, out, err = run_cli(capsys, "start", "--env", "dev", *common, *train, "--json")
     assert (status, err) == (0, "")
     first = json.loads(out)["execution_arn"]
     runner = executor(aws)
@@ -85,7 +90,7 @@ def test_start_run_watch_lineage_metrics_approve_and_continue(
     assert out.strip().endswith(": Approved")
 
     status, out, _ = run_cli(
-        capsys, "start", "--env", "dev", *common, *train, "--from", "latest-approved", "--json"
+        capsys, "start", "--env", "dev", *common, *TRAIN, "--from", "latest-approved", "--json"
     )
     assert status == 0
     assert json.loads(out)["parameters"]["ModelNameOrPath"] == checkpoint
@@ -140,12 +145,8 @@ def test_watch_follows_a_rehearsed_execution_step_by_step_to_its_end(
     cdk_json: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env = environment(cdk_json, "dev")
-    deploy(aws, env)
-    aws.client("s3").upload_file(str(SAMPLE), "data-dev", "datasets/train.jsonl")
+    status, out, _ = start_sample_run(aws, cdk_json, capsys)
     common = ("--cdk-json", str(cdk_json))
-    train = ("--train", "s3://data-dev/datasets/train.jsonl", "--set", "MaxSteps=20")
-    status, out, _ = run_cli(capsys, "start", "--env", "dev", *common, *train, "--json")
     arn = json.loads(out)["execution_arn"]
 
     class SlowTrainer(StandInTrainer):

@@ -1,0 +1,222 @@
+"""`python -m pipeline metrics`: the training loss of one or more runs, optionally plotted.
+
+A run's loss curve is `step_wise_training_metrics.csv` in the job's output.tar.gz, beside its
+model artifacts; the archive is streamed and only that member is read. The local rehearsal
+reads its stand-in runs' curves with the same functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambdas.aws_errors import error_code
+from lambdas.checkpoint import (
+    LOSS_COLUMN,
+    MAX_METRICS_BYTES,
+    METRICS,
+    STEP_COLUMN,
+    GunzipStream,
+    LossSummary,
+    OutputArchiveError,
+    summarize_metrics,
+)
+from lambdas.recipe import SAGEMAKER_NAME
+from pipeline.commands import common
+from pipeline.commands.aws import PackageRef, Sessions, describe_package, resolve_package
+
+_HELP = "training loss of one or more runs, optionally plotted"
+_DESCRIPTION = (
+    "Read step_wise_training_metrics.csv from each run's output.tar.gz, print a summary "
+    "(steps, first, final and lowest training loss) and, with --plot, draw training loss "
+    "against step with the runs overlaid. A run is named by its model package (ARN, or "
+    "version number with --env) or by its training job name."
+)
+
+
+def add_parser(subparsers: common.Subparsers) -> None:
+    parser = common.add_command(subparsers, "metrics", _HELP, _DESCRIPTION)
+    parser.add_argument("runs", nargs="+", metavar="PACKAGE|JOB", help="one or more runs")
+    common.add_env_arguments(parser, env_help="environment of version numbers and job names")
+    common.add_aws_arguments(parser)
+    parser.add_argument("--plot", metavar="FILE.png", type=Path, help="write a PNG here")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.plot is not None and args.plot.suffix.lower() != ".png":
+        raise common.UsageError(f"--plot {args.plot}: the file name must end in .png")
+    project, default_env = common.environment(args)
+    sessions = Sessions()
+    account = functools.partial(sessions.account, args.profile, default_env.region)
+    # Every run is checked before the first AWS call (an ARN resolves without one).
+    refs: dict[str, PackageRef] = {}
+    for given in args.runs:
+        if given.startswith("arn:"):
+            refs[given] = resolve_package(project, given, default_env, account)
+        elif not (given.isdigit() or is_job_name(given)):
+            raise common.UsageError(
+                f"{given!r} is neither a model package ARN, a version nor a job name"
+            )
+    curves = []
+    for given in args.runs:
+        if given.startswith("arn:") or given.isdigit():
+            ref = refs.get(given) or resolve_package(project, given, default_env, account)
+            session = sessions.connect(args.profile, ref.env)
+            record = describe_package(session.client("sagemaker"), ref)
+            job, label = record.training_job_name, f"v{record.version} {record.technique}"
+            if not job:
+                raise common.UsageError(f"{ref.arn} records no training job: name the job instead")
+        else:
+            session, job, label = sessions.connect(args.profile, default_env), given, given
+        curves.append(
+            read_loss_curve(session.client("sagemaker"), session.client("s3"), job, label)
+        )
+    plot = plot_curves(curves, args.plot) if args.plot is not None else None
+    if args.json:
+        common.emit_json(
+            {"runs": [c.to_dict() for c in curves], "plot": str(plot) if plot else None}
+        )
+        return common.EXIT_OK
+    for curve in curves:
+        s = curve.summary
+        common.print_text(
+            f"{curve.label} ({curve.training_job}): {s.steps} steps, training loss "
+            f"{s.first_loss:.4f} -> {s.final_loss:.4f} (lowest {s.min_loss:.4f})"
+        )
+    if plot is not None:
+        common.print_text(f"Plot: {plot}")
+    return common.EXIT_OK
+
+
+@dataclass(frozen=True)
+class LossCurve:
+    """A run's training loss by step, read from its step_wise_training_metrics.csv."""
+
+    label: str
+    training_job: str
+    source: str
+    points: tuple[tuple[int, float], ...]
+    summary: LossSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "training_job": self.training_job,
+            "source": self.source,
+            "steps": self.summary.steps,
+            "first_loss": self.summary.first_loss,
+            "final_loss": self.summary.final_loss,
+            "min_loss": self.summary.min_loss,
+            "points": [list(point) for point in self.points],
+        }
+
+
+def output_archive_uri(sm: Any, job: str) -> str:
+    """s3://.../<job>/output/output.tar.gz, beside the job's model artifacts."""
+    try:
+        described = sm.describe_training_job(TrainingJobName=job)
+    except ClientError as error:
+        raise common.OperationError(f"cannot describe training job {job}: {error}") from error
+    artifacts = str(described.get("ModelArtifacts", {}).get("S3ModelArtifacts", ""))
+    if not artifacts.startswith("s3://"):
+        status = described.get("TrainingJobStatus", "unknown")
+        raise common.OperationError(
+            f"training job {job} ({status}) has no output to read metrics from"
+        )
+    return artifacts.rsplit("/", 1)[0] + "/output.tar.gz"
+
+
+def _metrics_bytes(stream: Any, uri: str) -> bytes:
+    gunzip = GunzipStream(stream, source=uri)
+    try:
+        with tarfile.open(fileobj=gunzip, mode="r|") as archive:  # type: ignore[call-overload]
+            for member in archive:
+                archive.members.clear()
+                if member.name.removeprefix("./") != METRICS:
+                    continue
+                if not member.isfile() or member.size > MAX_METRICS_BYTES:
+                    raise common.OperationError(
+                        f"{METRICS} in {uri} is not a regular file of at most "
+                        f"{MAX_METRICS_BYTES} bytes"
+                    )
+                handle = archive.extractfile(member)
+                return b"" if handle is None else bytes(handle.read())
+    except tarfile.TarError as error:
+        raise common.OperationError(f"{uri} is not a readable tar archive ({error})") from None
+    except OutputArchiveError as error:
+        raise common.OperationError(str(error)) from None
+    raise common.OperationError(f"no {METRICS} in {uri}: the job wrote no training metrics")
+
+
+def parse_curve(text: str, source: str) -> tuple[tuple[tuple[int, float], ...], LossSummary]:
+    """The (step, loss) points, ordered by step, and their summary; OperationError if unusable."""
+    lines = text.removeprefix("\ufeff").splitlines()
+    summary, problem = summarize_metrics(lines)
+    if summary is None:
+        raise common.OperationError(f"{METRICS} in {source}: {problem}")
+    rows = csv.reader(lines)
+    header = [name.strip() for name in next(rows)]
+    step_at, loss_at = header.index(STEP_COLUMN), header.index(LOSS_COLUMN)
+    points = sorted(
+        (int(float(row[step_at])), float(row[loss_at]))
+        for row in rows
+        if any(cell.strip() for cell in row)
+    )
+    return tuple(points), summary
+
+
+def read_loss_curve(sm: Any, s3: Any, job: str, label: str) -> LossCurve:
+    """Stream the job's output.tar.gz and read its loss curve (only that member is read)."""
+    uri = output_archive_uri(sm, job)
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as error:
+        raise common.OperationError(f"cannot read {uri}: {error_code(error) or error}") from error
+    try:
+        data = _metrics_bytes(body, uri)
+    finally:
+        body.close()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise common.OperationError(f"{METRICS} in {uri} is not UTF-8 ({error})") from None
+    points, summary = parse_curve(text, uri)
+    return LossCurve(label, job, uri, points, summary)
+
+
+def is_job_name(text: str) -> bool:
+    return bool(SAGEMAKER_NAME.fullmatch(text)) and not text.isdigit()
+
+
+def plot_curves(curves: Iterable[LossCurve], path: Path) -> Path:
+    """Training loss against step, one line per run, overlaid, as a PNG at `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    try:
+        for curve in curves:
+            axes.plot([s for s, _ in curve.points], [v for _, v in curve.points], label=curve.label)
+        axes.set_xlabel("training step")
+        axes.set_ylabel("training loss")
+        axes.set_title("Nova 2 Lite SFT training loss")
+        axes.grid(alpha=0.3)
+        axes.legend()
+        figure.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=100)
+    finally:
+        plt.close(figure)
+    return path
