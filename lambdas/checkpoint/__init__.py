@@ -21,8 +21,8 @@ decompressed stream in stream mode ("r|"). `ReadAhead` wraps a network stream so
 download of the next chunks overlaps the decompression of this one (registration uses it for
 the S3 body). Standard library only.
 
-The package's public API, re-exported from its modules: `stream` (reading and gunzipping the
-stream: `ReadAhead`, `GunzipStream`, `OutputArchiveError`), `contents` (the manifest and the
+The package's public API, re-exported from its modules: `errors` (`OutputArchiveError`), `stream`
+(reading and gunzipping the stream: `ReadAhead`, `GunzipStream`), `contents` (the manifest and the
 metrics: `parse_manifest`, `summarize_metrics`, `LossSummary`) and `archive` (the one pass over
 the tar members: `read_job_output`, `JobOutput`).
 """
@@ -41,14 +41,8 @@ from lambdas.checkpoint.contents import (
     parse_manifest,
     summarize_metrics,
 )
-from lambdas.checkpoint.stream import (
-    CHUNK_BYTES,
-    RERUN_HINT,
-    BinaryStream,
-    GunzipStream,
-    OutputArchiveError,
-    ReadAhead,
-)
+from lambdas.checkpoint.errors import RERUN_HINT, OutputArchiveError
+from lambdas.checkpoint.stream import CHUNK_BYTES, BinaryStream, GunzipStream, ReadAhead
 
 __all__ = [
     "CHECKPOINT_KEY",

@@ -23,13 +23,8 @@ from lambdas.checkpoint.contents import (
     parse_manifest,
     summarize_metrics,
 )
-from lambdas.checkpoint.stream import (
-    CHUNK_BYTES,
-    RERUN_HINT,
-    BinaryStream,
-    GunzipStream,
-    OutputArchiveError,
-)
+from lambdas.checkpoint.errors import RERUN_HINT, OutputArchiveError
+from lambdas.checkpoint.stream import CHUNK_BYTES, BinaryStream, GunzipStream
 
 _TAR_BLOCK = 512
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.checkpoint.stream import RERUN_HINT, OutputArchiveError
+from lambdas.checkpoint.errors import RERUN_HINT, OutputArchiveError
 from lambdas.recipe import MAX_URI_CHARS, is_s3_uri
 
 MANIFEST = "manifest.json"

@@ -14,16 +14,11 @@ import time
 import zlib
 from typing import Protocol
 
+from lambdas.checkpoint.errors import RERUN_HINT, OutputArchiveError
+
 # Read and decompression size: large enough that per-call overhead is negligible next to gunzip,
 # small enough that memory stays a few MiB.
 CHUNK_BYTES = 1024 * 1024
-
-# What to do about an archive that cannot be read: it is the job's output, not ours to repair.
-RERUN_HINT = "check that the training job completed; if it did, run it again to rewrite its output"
-
-
-class OutputArchiveError(ValueError):
-    """The output archive is unreadable or holds no usable manifest; the message says which."""
 
 
 class BinaryStream(Protocol):

@@ -5,31 +5,9 @@ from __future__ import annotations
 import unicodedata
 
 from lambdas.checkpoint import JobOutput
+from lambdas.registry import records
 from lambdas.registry.errors import RegistrationError
 from lambdas.registry.recipe_facts import RecipeFacts
-from lambdas.registry.records import (
-    KEY_CHECKPOINT,
-    KEY_FINAL_LOSS,
-    KEY_FIRST_LOSS,
-    KEY_INSTANCE_COUNT,
-    KEY_INSTANCE_TYPE,
-    KEY_MAX_RUNTIME,
-    KEY_METRICS_UNAVAILABLE,
-    KEY_MIN_LOSS,
-    KEY_PARENT,
-    KEY_PIPELINE_EXECUTION,
-    KEY_RECIPE_SHA256,
-    KEY_RECIPE_URI,
-    KEY_RECORD_VERSION,
-    KEY_RUN_NAME,
-    KEY_SOURCE_PACKAGE,
-    KEY_TECHNIQUE,
-    KEY_TRAIN_DATA,
-    KEY_TRAINING_JOB,
-    KEY_TRAINING_STEPS,
-    KEY_VALIDATION_DATA,
-    RECORD_VERSION,
-)
 from lambdas.registry.request import RegistrationRequest
 
 # SageMaker's limits on CustomerMetadataProperties (CreateModelPackage API reference).
@@ -69,30 +47,30 @@ def build_metadata(
 ) -> dict[str, str]:
     """CustomerMetadataProperties for a checkpoint; RegistrationError if SageMaker would refuse."""
     entries: dict[str, str] = {
-        KEY_RECORD_VERSION: RECORD_VERSION,
-        KEY_CHECKPOINT: output.checkpoint_uri,
-        KEY_PARENT: request.parent,
-        KEY_TRAINING_JOB: request.training_job_name,
-        KEY_TECHNIQUE: request.technique,
-        KEY_RECIPE_URI: request.recipe_uri,
-        KEY_RECIPE_SHA256: facts.sha256,
-        KEY_PIPELINE_EXECUTION: request.pipeline_execution_arn,
-        KEY_RUN_NAME: facts.run_name,
-        KEY_INSTANCE_TYPE: request.training_instance_type,
-        KEY_INSTANCE_COUNT: str(facts.replicas),
-        KEY_MAX_RUNTIME: request.max_runtime_seconds,
-        KEY_SOURCE_PACKAGE: request.source_model_package_arn,
-        KEY_TRAIN_DATA: request.train_data_uri,
-        KEY_VALIDATION_DATA: facts.validation_data_uri,
+        records.KEY_RECORD_VERSION: records.RECORD_VERSION,
+        records.KEY_CHECKPOINT: output.checkpoint_uri,
+        records.KEY_PARENT: request.parent,
+        records.KEY_TRAINING_JOB: request.training_job_name,
+        records.KEY_TECHNIQUE: request.technique,
+        records.KEY_RECIPE_URI: request.recipe_uri,
+        records.KEY_RECIPE_SHA256: facts.sha256,
+        records.KEY_PIPELINE_EXECUTION: request.pipeline_execution_arn,
+        records.KEY_RUN_NAME: facts.run_name,
+        records.KEY_INSTANCE_TYPE: request.training_instance_type,
+        records.KEY_INSTANCE_COUNT: str(facts.replicas),
+        records.KEY_MAX_RUNTIME: request.max_runtime_seconds,
+        records.KEY_SOURCE_PACKAGE: request.source_model_package_arn,
+        records.KEY_TRAIN_DATA: request.train_data_uri,
+        records.KEY_VALIDATION_DATA: facts.validation_data_uri,
         **facts.hyperparameters,
     }
     if output.metrics is not None:
-        entries[KEY_TRAINING_STEPS] = str(output.metrics.steps)
-        entries[KEY_FIRST_LOSS] = loss_text(output.metrics.first_loss)
-        entries[KEY_FINAL_LOSS] = loss_text(output.metrics.final_loss)
-        entries[KEY_MIN_LOSS] = loss_text(output.metrics.min_loss)
+        entries[records.KEY_TRAINING_STEPS] = str(output.metrics.steps)
+        entries[records.KEY_FIRST_LOSS] = loss_text(output.metrics.first_loss)
+        entries[records.KEY_FINAL_LOSS] = loss_text(output.metrics.final_loss)
+        entries[records.KEY_MIN_LOSS] = loss_text(output.metrics.min_loss)
     else:
-        entries[KEY_METRICS_UNAVAILABLE] = _metadata_text(output.metrics_problem)
+        entries[records.KEY_METRICS_UNAVAILABLE] = _metadata_text(output.metrics_problem)
     # Empty values are not allowed by the registry: an input that was not given is left out.
     entries = {key: value for key, value in entries.items() if value}
     problems = [p for key, value in entries.items() if (p := metadata_problem(key, value))]

@@ -11,18 +11,8 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from lambdas.recipe import (
-    RunSettings,
-    YamlSubsetError,
-    get_path,
-    knob_field,
-    load_template,
-    parse_yaml_subset,
-    recipe_values,
-    render_recipe,
-    validate_run,
-)
 from lambdas.recipe import render as render_module
+from lambdas.recipe.render import get_path, load_template, recipe_values, render_recipe
 from lambdas.recipe.spec import (
     ALLOWED_REPLICAS,
     BASE_MODEL,
@@ -34,6 +24,8 @@ from lambdas.recipe.spec import (
     TEMPLATE_FILES,
     Knob,
 )
+from lambdas.recipe.validation import RunSettings, knob_field, validate_run
+from lambdas.recipe.yaml_subset import YamlSubsetError, parse_yaml_subset
 from tests.lambdas.recipe.helpers import CHECKPOINT, params, typed
 
 # -- templates and recipe_spec agree ------------------------------------------------------------

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.recipe import (
+from lambdas.recipe import spec
+from lambdas.recipe.render import recipe_values
+from lambdas.recipe.spec import BASE_MODEL, FULL_RANK, LORA
+from lambdas.recipe.validation import (
     REQUIRED_KEYS,
     RUN_KEYS,
     RecipeValidationError,
     RunSettings,
     base_model_hyperparameter,
     knob_field,
-    recipe_values,
     starts_from_checkpoint,
     validate_run,
-)
-from lambdas.recipe.spec import (
-    ALLOWED_REPLICAS,
-    BASE_MODEL,
-    FULL_RANK,
-    KNOBS,
-    LORA,
-    NO_VALIDATION_DATA,
-    SUPPORTED_INSTANCE_TYPES,
-    TECHNIQUES,
 )
 from tests.lambdas.recipe.helpers import CHECKPOINT, params
 
@@ -66,20 +58,20 @@ def test_native_values_are_accepted_as_well_as_strings() -> None:
 def test_absent_knobs_take_their_documented_defaults() -> None:
     required = {key: params()[key] for key in REQUIRED_KEYS}
     run = validate_run(required)
-    for knob in KNOBS:
+    for knob in spec.KNOBS:
         if knob.derived_when is None:
             assert getattr(run, knob_field(knob)) == knob.default, knob.name
     # The interval's default is derived: a quarter of the default 100 steps.
     assert run.val_check_interval == 25
-    assert run.validation_data_s3_uri == NO_VALIDATION_DATA
+    assert run.validation_data_s3_uri == spec.NO_VALIDATION_DATA
     assert not run.has_validation_data
 
 
 def test_none_and_empty_count_as_absent() -> None:
     run = validate_run(params(MaxSteps=None, WarmupSteps="", ValidationDataS3Uri=None))
-    assert run.warmup_steps == next(k.default for k in KNOBS if k.name == "WarmupSteps")
-    assert run.max_steps == next(k.default for k in KNOBS if k.name == "MaxSteps")
-    assert run.validation_data_s3_uri == NO_VALIDATION_DATA
+    assert run.warmup_steps == next(k.default for k in spec.KNOBS if k.name == "WarmupSteps")
+    assert run.max_steps == next(k.default for k in spec.KNOBS if k.name == "MaxSteps")
+    assert run.validation_data_s3_uri == spec.NO_VALIDATION_DATA
 
 
 def test_an_empty_validation_data_uri_is_refused_with_the_sentinel_to_use() -> None:
@@ -88,7 +80,7 @@ def test_an_empty_validation_data_uri_is_refused_with_the_sentinel_to_use() -> N
         validate_run(params(ValidationDataS3Uri=""))
     (problem,) = caught.value.problems
     assert problem.startswith("ValidationDataS3Uri is empty")
-    assert f"pass {NO_VALIDATION_DATA} for no validation data" in problem
+    assert f"pass {spec.NO_VALIDATION_DATA} for no validation data" in problem
 
 
 @pytest.mark.parametrize("value", ["None", "NONE", " none", "null"])
@@ -215,7 +207,7 @@ def test_a_bad_knob_names_its_allowed_range(key: str, value: object, allowed: st
 )
 def test_range_edges_are_accepted(key: str, value: str, expected: object) -> None:
     run = validate_run(params(**{key: value}))
-    knob = next(k for k in KNOBS if k.name == key)
+    knob = next(k for k in spec.KNOBS if k.name == key)
     assert getattr(run, knob_field(knob)) == expected
 
 
@@ -232,24 +224,24 @@ def test_lora_only_knobs_are_ignored_for_full_rank() -> None:
     ]
 
 
-@pytest.mark.parametrize("technique", TECHNIQUES)
+@pytest.mark.parametrize("technique", spec.TECHNIQUES)
 def test_instance_count_must_be_an_allowed_replica_count(technique: str) -> None:
-    for count in ALLOWED_REPLICAS[technique]:
+    for count in spec.ALLOWED_REPLICAS[technique]:
         run = validate_run(params(Technique=technique, TrainingInstanceCount=str(count)))
         assert run.training_instance_count == count
     for count in (0, 2, 3, 5, 64):
-        if count in ALLOWED_REPLICAS[technique]:
+        if count in spec.ALLOWED_REPLICAS[technique]:
             continue
         with pytest.raises(RecipeValidationError) as caught:
             validate_run(params(Technique=technique, TrainingInstanceCount=str(count)))
-        allowed = ", ".join(map(str, ALLOWED_REPLICAS[technique]))
+        allowed = ", ".join(map(str, spec.ALLOWED_REPLICAS[technique]))
         assert caught.value.problems == [
             f"TrainingInstanceCount='{count}': becomes run.replicas, which must be one of "
             f"{allowed} for {technique}"
         ]
 
 
-@pytest.mark.parametrize("technique", TECHNIQUES)
+@pytest.mark.parametrize("technique", spec.TECHNIQUES)
 def test_one_instance_is_refused_as_the_upstream_parameter_file_says(technique: str) -> None:
     # nova_recipe_template_parameters.json allows 4, 8, 16, 32 replicas for Nova 2 Lite SFT,
     # LoRA included (a recipe comment that allows 1 for LoRA conflicts; recipe_spec.py says so).
@@ -264,7 +256,7 @@ def test_with_a_bad_technique_the_count_is_checked_against_every_technique() -> 
     assert "LoRA: 4, 8, 16, 32; FullRank: 4, 8, 16, 32" in caught.value.problems[1]
 
 
-@pytest.mark.parametrize("instance_type", SUPPORTED_INSTANCE_TYPES)
+@pytest.mark.parametrize("instance_type", spec.SUPPORTED_INSTANCE_TYPES)
 def test_supported_instance_types_are_accepted(instance_type: str) -> None:
     assert validate_run(params(TrainingInstanceType=instance_type)).training_instance_type == (
         instance_type

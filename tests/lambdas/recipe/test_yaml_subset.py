@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lambdas.recipe import (
+from lambdas.recipe.yaml_subset import (
     YamlSubsetError,
     emit_yaml_subset,
     format_float,
