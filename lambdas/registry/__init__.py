@@ -23,14 +23,8 @@ package's public API, re-exported from its modules:
   technique.
 """
 
-from lambdas.registry.approval import (
-    set_approval,
-)
-from lambdas.registry.errors import (
-    RegistrationError,
-    s3_read_error,
-    sagemaker_error,
-)
+from lambdas.registry.approval import set_approval
+from lambdas.registry.errors import RegistrationError, s3_read_error, sagemaker_error
 from lambdas.registry.lineage import (
     CheckpointNotFoundError,
     ancestry,
@@ -47,11 +41,7 @@ from lambdas.registry.metadata import (
     build_metadata,
     metadata_problem,
 )
-from lambdas.registry.recipe_facts import (
-    MAX_RECIPE_BYTES,
-    RecipeFacts,
-    read_recipe,
-)
+from lambdas.registry.recipe_facts import MAX_RECIPE_BYTES, RecipeFacts, read_recipe
 from lambdas.registry.records import (
     APPROVAL_STATUSES,
     DEFAULT_APPROVAL_STATUS,
@@ -89,11 +79,7 @@ from lambdas.registry.registration import (
     register_checkpoint,
     require_group,
 )
-from lambdas.registry.request import (
-    MAX_RUNTIME_LIMIT,
-    MODEL_PACKAGE_ARN,
-    RegistrationRequest,
-)
+from lambdas.registry.request import MAX_RUNTIME_LIMIT, MODEL_PACKAGE_ARN, RegistrationRequest
 
 __all__ = [
     "APPROVAL_STATUSES",

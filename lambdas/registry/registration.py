@@ -14,12 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.aws_errors import error_code
 from lambdas.checkpoint import JobOutput, ReadAhead, read_job_output
-from lambdas.registry.errors import (
-    RegistrationError,
-    s3_read_error,
-    sagemaker_error,
-    split_s3_uri,
-)
+from lambdas.registry.errors import RegistrationError, s3_read_error, sagemaker_error, split_s3_uri
 from lambdas.registry.lineage import find_registration
 from lambdas.registry.metadata import build_metadata, loss_text
 from lambdas.registry.recipe_facts import check_recipe, read_recipe

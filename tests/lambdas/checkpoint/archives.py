@@ -12,11 +12,7 @@ from typing import BinaryIO
 
 import pytest
 
-from lambdas.checkpoint import (
-    LossSummary,
-    OutputArchiveError,
-    read_job_output,
-)
+from lambdas.checkpoint import LossSummary, OutputArchiveError, read_job_output
 
 CHECKPOINT = "s3://customer-escrow-111122223333-smtj-a1b2c3d4/job-1/step_100"
 SOURCE = "s3://artifacts/runs/exec-1/training/job-1/output/output.tar.gz"

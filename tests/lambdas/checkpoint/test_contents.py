@@ -6,19 +6,8 @@ import tarfile
 
 import pytest
 
-from lambdas.checkpoint import (
-    MAX_METRICS_BYTES,
-    LossSummary,
-    summarize_metrics,
-)
-from tests.lambdas.checkpoint.archives import (
-    SOURCE,
-    Member,
-    error_of,
-    manifest,
-    metrics_of,
-    tar_gz,
-)
+from lambdas.checkpoint import MAX_METRICS_BYTES, LossSummary, summarize_metrics
+from tests.lambdas.checkpoint.archives import SOURCE, Member, error_of, manifest, metrics_of, tar_gz
 
 
 @pytest.mark.parametrize(
