@@ -32,7 +32,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.aws_errors import ACCESS_DENIED, THROTTLED, error_code
 from lambdas.recipe import SAGEMAKER_NAME, starts_from_checkpoint
-from lambdas.registry import CheckpointRecord, find_registration, iter_checkpoints
+from lambdas.registry.lineage import find_registration, iter_checkpoints
+from lambdas.registry.records import CheckpointRecord
 
 # How many of the newest versions the fallback search describes (about 0.1 s each), so that the
 # check fits the prepare function's one-minute timeout whatever the size of the group.

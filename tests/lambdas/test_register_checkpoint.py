@@ -10,7 +10,6 @@ import hashlib
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from lambdas import register_checkpoint as module
 from lambdas.checkpoint import OutputArchiveError
@@ -23,17 +22,13 @@ from lambdas.registry import (
     KEY_METRICS_UNAVAILABLE,
     KEY_PARENT,
     KEY_RECIPE_SHA256,
-    CheckpointRecord,
     RegistrationError,
     RegistrationRequest,
-    client_token,
     describe_checkpoint,
     metadata_problem,
     register_checkpoint,
-    s3_read_error,
-    sagemaker_error,
 )
-from tests.lambdas.test_checkpoint import METRICS_CSV, Member, job_archive, manifest, tar_gz
+from tests.lambdas.checkpoint.archives import METRICS_CSV, Member, job_archive, manifest, tar_gz
 
 ARTIFACTS = "artifacts-bucket"
 GROUP = "nova-sft-test-checkpoints"
@@ -215,13 +210,6 @@ def test_a_second_call_returns_the_same_package_and_creates_nothing(
     assert len(versions(sm)) == 2
 
 
-def test_the_client_token_is_stable_per_job() -> None:
-    token = client_token(GROUP, "job-1")
-    assert token == client_token(GROUP, "job-1")
-    assert token != client_token(GROUP, "job-2")
-    assert len(token) == 32
-
-
 def test_unavailable_metrics_do_not_block_registration(clients: tuple[Any, Any]) -> None:
     sm, s3 = clients
     archive = tar_gz(
@@ -278,11 +266,6 @@ def test_every_bad_input_is_listed_at_once(clients: tuple[Any, Any]) -> None:
     for key in (*event, "ModelPackageGroupName is missing"):
         assert key in message, key
     assert message.count("\n- ") == len(event) + 1
-
-
-def test_an_event_that_is_not_an_object_is_refused() -> None:
-    with pytest.raises(ValueError, match="must be a JSON object, got str"):
-        RegistrationRequest.from_event("job-1")  # type: ignore[arg-type]
 
 
 def test_a_missing_output_archive_names_the_object(clients: tuple[Any, Any]) -> None:
@@ -401,75 +384,6 @@ def test_metadata_the_registry_would_refuse_fails_before_anything_is_created(
     assert "RunName='job,1' holds ','" in message
 
 
-@pytest.mark.parametrize(
-    ("value", "problem"),
-    [
-        ("s3://bucket/key_1.json", None),
-        ("ünïcode letters and spaces", None),
-        ("", "is 0 characters"),
-        ("x" * 257, "is 257 characters"),
-        ("a,b", "holds ','"),
-        ('say "hi"', "holds '\"'"),
-    ],
-)
-def test_metadata_values_follow_the_registry_rules(value: str, problem: str | None) -> None:
-    found = metadata_problem("Key", value)
-    if problem is None:
-        assert found is None
-    else:
-        assert found is not None
-        assert problem in found
-
-
-@pytest.mark.parametrize(
-    ("code", "expected"),
-    [
-        ("AccessDenied", "access denied reading s3://b/k: grant the register function's role"),
-        ("NoSuchKey", "s3://b/k does not exist: hint"),
-        ("NoSuchBucket", "s3://b/k: bucket b does not exist"),
-        ("SlowDown", "cannot read s3://b/k: SlowDown after the client's retries: retry the step"),
-        ("InvalidObjectState", "cannot read s3://b/k: InvalidObjectState: "),
-    ],
-)
-def test_s3_errors_become_messages_with_the_fix(code: str, expected: str) -> None:
-    error = ClientError({"Error": {"Code": code, "Message": "m"}}, "GetObject")
-    assert str(s3_read_error(error, "s3://b/k", "hint")).startswith(expected)
-
-
-@pytest.mark.parametrize(
-    ("code", "operation", "expected"),
-    [
-        (
-            "AccessDeniedException",
-            "ListModelPackages",
-            "access denied calling sagemaker:ListModelPackages on model package group g: "
-            "grant the register function's role sagemaker:ListModelPackages on it",
-        ),
-        (
-            "AccessDeniedException",
-            "DescribeModelPackageGroup",
-            "access denied calling sagemaker:DescribeModelPackageGroup on model package group g",
-        ),
-        (
-            "ThrottlingException",
-            "CreateModelPackage",
-            "sagemaker:CreateModelPackage on model package group g was throttled after the "
-            "client's retries: retry the step",
-        ),
-        (
-            "ValidationException",
-            "CreateModelPackage",
-            "sagemaker:CreateModelPackage on model package group g failed: ValidationException: m",
-        ),
-    ],
-)
-def test_sagemaker_errors_name_the_call_the_group_and_the_fix(
-    code: str, operation: str, expected: str
-) -> None:
-    error = ClientError({"Error": {"Code": code, "Message": "m"}}, operation)
-    assert str(sagemaker_error(error, "model package group g")).startswith(expected)
-
-
 # -- what a replay needs --------------------------------------------------------------------------
 
 SOURCE_PACKAGE = "arn:aws:sagemaker:us-east-1:111111111111:model-package/nova-sft-dev-checkpoints/3"
@@ -527,14 +441,3 @@ def test_bad_replay_inputs_are_refused_before_anything_is_registered(
     message = refused(sm, s3, {**stage_run(s3, "job-1"), key: value}, ValueError)  # type: ignore[dict-item]
     assert f"{key}=" in message
     assert problem in message
-
-
-def test_a_recorded_none_validation_uri_is_not_replayed() -> None:
-    record = CheckpointRecord(
-        model_package_arn=SOURCE_PACKAGE,
-        version=3,
-        approval_status="Approved",
-        creation_time=None,
-        metadata={"Technique": LORA, "ValidationDataS3Uri": "none", "TrainDataS3Uri": "s3://b/k"},
-    )
-    assert record.replay_parameters() == {"Technique": LORA, "TrainDataS3Uri": "s3://b/k"}

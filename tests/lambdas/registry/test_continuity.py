@@ -25,7 +25,7 @@ from lambdas.registry.continuity import (
     job_names_in,
     registry_read_error,
 )
-from tests.lambdas.test_checkpoint import METRICS_CSV, Member, manifest, tar_gz
+from tests.lambdas.checkpoint.archives import METRICS_CSV, Member, manifest, tar_gz
 from tests.lambdas.test_register_checkpoint import ARTIFACTS, GROUP, escrow, stage_run
 
 

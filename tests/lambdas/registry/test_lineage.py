@@ -1,4 +1,4 @@
-"""Lineage over the model registry (lambdas/registry/__init__.py) against moto over HTTP.
+"""Lineage over the model registry (lambdas/registry/lineage.py) against moto over HTTP.
 
 Runs are registered through the real register path, chained the way iterative training chains
 them: each run starts from the previous run's checkpoint.
@@ -6,43 +6,25 @@ them: each run starts from the previous run's checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import pytest
 
-from lambdas.recipe import RUN_KEYS, render_recipe, validate_run
 from lambdas.recipe.spec import BASE_MODEL, FULL_RANK, LORA
 from lambdas.registry import (
     KEY_CHECKPOINT,
     KEY_PARENT,
     CheckpointNotFoundError,
     CheckpointRecord,
-    RegistrationRequest,
     ancestry,
     find_checkpoint,
     iter_checkpoints,
     latest_checkpoint,
     list_checkpoints,
-    register_checkpoint,
     set_approval,
 )
-from tests.lambdas.test_register_checkpoint import GROUP, escrow, stage_run
-
-
-def run(sm: Any, s3: Any, job: str, parent: str, technique: str = LORA) -> CheckpointRecord:
-    event = stage_run(s3, job, parent=parent, technique=technique)
-    return register_checkpoint(sm, s3, RegistrationRequest.from_event(event)).record
-
-
-@pytest.fixture
-def chain(clients: tuple[Any, Any]) -> list[CheckpointRecord]:
-    """Three runs: job-1 from the base model, job-2 from job-1, job-3 from job-2."""
-    sm, s3 = clients
-    first = run(sm, s3, "job-1", BASE_MODEL)
-    second = run(sm, s3, "job-2", first.checkpoint_uri, FULL_RANK)
-    third = run(sm, s3, "job-3", second.checkpoint_uri)
-    return [first, second, third]
+from tests.lambdas.registry.helpers import run
+from tests.lambdas.test_register_checkpoint import GROUP, escrow
 
 
 def jobs(records: list[CheckpointRecord]) -> list[str]:
@@ -98,31 +80,6 @@ def test_latest_checkpoint_is_the_newest_of_any_status(
     assert latest.training_job_name == "job-3"
     assert latest.model_package_arn == chain[2].model_package_arn
     assert latest_checkpoint(sm, GROUP, approved_only=True) is None
-
-
-def test_latest_approved_follows_approvals_and_keeps_the_metadata(
-    clients: tuple[Any, Any], chain: list[CheckpointRecord]
-) -> None:
-    sm, _ = clients
-    approved = set_approval(sm, chain[1].model_package_arn, "Approved", reason="eval passed")
-    assert approved.approval_status == "Approved"
-    assert approved.metadata == chain[1].metadata
-    latest = latest_checkpoint(sm, GROUP, approved_only=True)
-    assert latest is not None
-    assert latest.training_job_name == "job-2"
-    set_approval(sm, chain[0].model_package_arn, "Approved")
-    set_approval(sm, chain[1].model_package_arn, "Rejected")
-    latest = latest_checkpoint(sm, GROUP, approved_only=True)
-    assert latest is not None
-    assert latest.training_job_name == "job-1"
-
-
-def test_set_approval_refuses_an_unknown_status(
-    clients: tuple[Any, Any], chain: list[CheckpointRecord]
-) -> None:
-    sm, _ = clients
-    with pytest.raises(ValueError, match="must be one of"):
-        set_approval(sm, chain[0].model_package_arn, "Approve")
 
 
 def test_versions_without_checkpoint_metadata_are_ignored(
@@ -204,19 +161,3 @@ def test_iter_checkpoints_can_keep_to_approved_versions(
     set_approval(sm, chain[0].model_package_arn, "Approved")
     set_approval(sm, chain[2].model_package_arn, "Approved")
     assert jobs(list(iter_checkpoints(sm, GROUP, approved_only=True))) == ["job-3", "job-1"]
-
-
-def test_replay_parameters_render_the_same_recipe(
-    clients: tuple[Any, Any], chain: list[CheckpointRecord]
-) -> None:
-    sm, _ = clients
-    for recorded in chain:
-        record = find_checkpoint(sm, GROUP, recorded.checkpoint_uri)
-        assert record is not None
-        parameters = record.replay_parameters()
-        assert parameters["ModelNameOrPath"] == record.parent
-        assert parameters["TrainDataS3Uri"] == "s3://data-bucket/train/part-0.jsonl"
-        recipe_parameters = {k: v for k, v in parameters.items() if k in RUN_KEYS}
-        settings = validate_run({**recipe_parameters, "RunName": record.metadata["RunName"]})
-        sha = hashlib.sha256(render_recipe(settings)).hexdigest()
-        assert sha == record.metadata["RecipeSha256"], record.training_job_name

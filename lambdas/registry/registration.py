@@ -1,0 +1,133 @@
+"""Registering a trained checkpoint: one model package version per training job.
+
+`register_checkpoint(sm, s3, request)` reads the run's recipe (`recipe_facts`) and streams the
+job's output.tar.gz (`lambdas.checkpoint`); any problem raises before anything is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambdas.aws_errors import error_code
+from lambdas.checkpoint import JobOutput, ReadAhead, read_job_output
+from lambdas.registry.errors import RegistrationError, s3_read_error, sagemaker_error, split_s3_uri
+from lambdas.registry.lineage import find_registration
+from lambdas.registry.metadata import build_metadata, loss_text
+from lambdas.registry.recipe_facts import check_recipe, read_recipe
+from lambdas.registry.records import CheckpointRecord
+from lambdas.registry.request import RegistrationRequest
+
+
+def require_group(sm: Any, group: str) -> None:
+    """RegistrationError unless the model package group exists and can be described."""
+    try:
+        sm.describe_model_package_group(ModelPackageGroupName=group)
+    except ClientError as error:
+        code = error_code(error)
+        if code in ("ValidationException", "ResourceNotFound") and "not exist" in str(error):
+            raise RegistrationError(
+                f"model package group {group} does not exist in this account and region: "
+                "deploy the training stack that creates it, or correct ModelPackageGroupName"
+            ) from error
+        raise sagemaker_error(error, f"model package group {group}") from error
+
+
+def client_token(group: str, training_job_name: str) -> str:
+    """CreateModelPackage's idempotency token for a job: 32 hex characters, stable."""
+    return hashlib.sha256(f"{group}/{training_job_name}".encode()).hexdigest()[:32]
+
+
+def describe_run(request: RegistrationRequest, output: JobOutput) -> str:
+    """The version's description. It names the training job: find_registration relies on it."""
+    loss = (
+        f"final training loss {loss_text(output.metrics.final_loss)} at step {output.metrics.steps}"
+        if output.metrics is not None
+        else "training metrics unavailable"
+    )
+    return (
+        f"Nova 2 Lite SFT ({request.technique}) checkpoint of training job "
+        f"{request.training_job_name}, started from {request.parent}; {loss}."
+    )[:1024]
+
+
+def read_output_archive(s3: Any, request: RegistrationRequest) -> JobOutput:
+    """Stream the job's output.tar.gz from S3 and read its manifest and metrics."""
+    uri = request.output_archive_uri
+    bucket, key = split_s3_uri(uri)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as error:
+        raise s3_read_error(
+            error,
+            uri,
+            f"training job {request.training_job_name} left no output archive beside "
+            f"{request.model_artifacts_uri}; check that the job completed",
+        ) from error
+    # Download ahead in a thread while the previous chunks are inflated.
+    ahead = ReadAhead(body)
+    try:
+        return read_job_output(ahead, source=uri)
+    except BotoCoreError as error:
+        raise RegistrationError(
+            f"reading {uri} failed part way ({error}); retry the step"
+        ) from error
+    finally:
+        ahead.close()
+        # Closing drops the connection: the rest of the archive is never downloaded.
+        body.close()
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The outcome of register_checkpoint. `created` is False when the job was registered before."""
+
+    record: CheckpointRecord
+    created: bool
+
+
+def register_checkpoint(sm: Any, s3: Any, request: RegistrationRequest) -> Registered:
+    """Register the job's checkpoint as a new version of the group, once per training job.
+
+    Order: the group must exist; a version already registered for the job is returned as it
+    is; then the recipe and the output archive are read and checked; only then is the version
+    created. Every failure raises RegistrationError or OutputArchiveError, with a message naming
+    the object and the fix, before CreateModelPackage, so nothing is registered on error.
+    """
+    require_group(sm, request.group)
+    try:
+        existing = find_registration(sm, request.group, request.training_job_name)
+    except ClientError as error:
+        raise sagemaker_error(error, f"model package group {request.group}") from error
+    if existing is not None:
+        return Registered(existing, created=False)
+    facts = read_recipe(s3, request.recipe_uri)
+    check_recipe(request, facts)
+    output = read_output_archive(s3, request)
+    metadata = build_metadata(request, facts, output)
+    try:
+        created = sm.create_model_package(
+            ModelPackageGroupName=request.group,
+            ModelPackageDescription=describe_run(request, output),
+            ModelApprovalStatus=request.approval_status,
+            CustomerMetadataProperties=metadata,
+            ClientToken=client_token(request.group, request.training_job_name),
+        )
+    except ClientError as error:
+        raise sagemaker_error(
+            error,
+            f"model package group {request.group} (checkpoint of {request.training_job_name})",
+        ) from error
+    arn = str(created["ModelPackageArn"])
+    version = arn.rsplit("/", 1)[-1]
+    record = CheckpointRecord(
+        model_package_arn=arn,
+        version=int(version) if version.isdigit() else 0,
+        approval_status=request.approval_status,
+        creation_time=None,
+        metadata=metadata,
+    )
+    return Registered(record, created=True)
