@@ -34,16 +34,12 @@ from lambdas.registry import CheckpointRecord, ancestry
 from pipeline.commands.operate import LossCurve, plot_curves, poll, read_loss_curve
 from pipeline.config import ConfigError, read_cdk_json
 from pipeline.rehearsal.endpoint import Faults, LocalEndpoint
-from pipeline.rehearsal.executor import (
-    LAMBDA_INPUT_FORMS,
-    DefinitionError,
-    ExecutionRecord,
-    LambdaHandler,
-    LocalExecutor,
-)
+from pipeline.rehearsal.execution_record import DefinitionError, ExecutionRecord
+from pipeline.rehearsal.executor import LocalExecutor
 from pipeline.rehearsal.lambda_budget import budget_of, budgeted
 from pipeline.rehearsal.stack import DeployedFunction, LocalStage, deploy_stage
 from pipeline.rehearsal.stand_in_trainer import StandInTrainer
+from pipeline.rehearsal.step_types import LAMBDA_INPUT_FORMS, LambdaHandler
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data" / "train.jsonl"

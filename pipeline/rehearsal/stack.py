@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.rehearsal.executor import DefinitionError, dependency_order
+from pipeline.rehearsal.execution_record import DefinitionError
+from pipeline.rehearsal.graph import dependency_order
 
 # Types that only grant, log or notify: they do not change what a pipeline run does locally.
 NOT_APPLIED = frozenset(

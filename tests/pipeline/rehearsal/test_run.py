@@ -12,9 +12,10 @@ import pytest
 from lambdas.recipe.spec import BASE_MODEL
 from pipeline.definition import PREPARE_STEP, VALIDATE_STEP
 from pipeline.rehearsal import run as rehearsal
-from pipeline.rehearsal.executor import LAMBDA_INPUT_FORMS, DefinitionError
+from pipeline.rehearsal.execution_record import DefinitionError
 from pipeline.rehearsal.run import Options, Rehearsal, rehearse
 from pipeline.rehearsal.stand_in_trainer import StandInTrainer
+from pipeline.rehearsal.step_types import LAMBDA_INPUT_FORMS
 from tests.cloud_assembly import Assembly
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

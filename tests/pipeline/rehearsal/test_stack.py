@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from pipeline.rehearsal.executor import DefinitionError
+from pipeline.rehearsal.execution_record import DefinitionError
 from pipeline.rehearsal.stack import deploy_stage, stage_stacks
 
 DATA = {
