@@ -10,20 +10,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from lambdas.recipe.spec import NO_VALIDATION_DATA
+from pipeline import step_names
 from pipeline.config import EnvironmentConfig
 from pipeline.parameters import sdk_parameters
-from pipeline.step_names import (
-    BASE_MODEL_VALIDATION_CONDITION,
-    CHECKPOINT_VALIDATION_CONDITION,
-    CONDITION_STEP,
-    JOB_VARIANTS,
-    PREPARE_OUTPUTS,
-    PREPARE_STEP,
-    REGISTER_OUTPUTS,
-    VALIDATE_OUTPUTS,
-    VALIDATE_STEP,
-    JobVariant,
-)
 from pipeline.training_step import training_step
 
 if TYPE_CHECKING:
@@ -103,8 +92,8 @@ class StepBuilder:
 
         p = self.parameters
         validate = self._lambda_step(
-            name=VALIDATE_STEP,
-            function_arn=self.functions[VALIDATE_STEP],
+            name=step_names.VALIDATE_STEP,
+            function_arn=self.functions[step_names.VALIDATE_STEP],
             description="Check the training and validation data before any instance starts",
             inputs={
                 "TrainDataS3Uri": p["TrainDataS3Uri"],
@@ -114,7 +103,7 @@ class StepBuilder:
                 "ReportS3Uri": self._run_path("/data-validation/report.json"),
                 "ValidationReportS3Uri": self._run_path("/data-validation/validation-report.json"),
             },
-            outputs=VALIDATE_OUTPUTS,
+            outputs=step_names.VALIDATE_OUTPUTS,
         )
         # The prepare function refuses unknown keys, so its event is built from its own key list.
         run_name = Join(
@@ -128,17 +117,17 @@ class StepBuilder:
         # (lambdas/registry/continuity.py).
         prepare_inputs[GROUP_KEY] = self.model_package_group_name
         prepare = self._lambda_step(
-            name=PREPARE_STEP,
-            function_arn=self.functions[PREPARE_STEP],
+            name=step_names.PREPARE_STEP,
+            function_arn=self.functions[step_names.PREPARE_STEP],
             description="Validate the run's parameters and write its recipe.yaml",
             inputs=prepare_inputs,
-            outputs=PREPARE_OUTPUTS,
+            outputs=step_names.PREPARE_OUTPUTS,
             depends_on=[validate],
         )
         outputs = prepare.properties.Outputs
         jobs = {
             (variant.hyperparameter, variant.with_validation): self._job_steps(variant, outputs)
-            for variant in JOB_VARIANTS
+            for variant in step_names.JOB_VARIANTS
         }
 
         def validation_branch(name: str, kind: str, hyperparameter: str) -> ConditionStep:
@@ -153,16 +142,20 @@ class StepBuilder:
             )
 
         branch = ConditionStep(
-            name=CONDITION_STEP,
+            name=step_names.CONDITION_STEP,
             description="Start from an earlier checkpoint (s3://) or from the base model",
             conditions=[ConditionEquals(left=outputs["StartsFromCheckpoint"], right="true")],
             if_steps=[
                 validation_branch(
-                    CHECKPOINT_VALIDATION_CONDITION, "checkpoint run", "base_model_location"
+                    step_names.CHECKPOINT_VALIDATION_CONDITION,
+                    "checkpoint run",
+                    "base_model_location",
                 )
             ],
             else_steps=[
-                validation_branch(BASE_MODEL_VALIDATION_CONDITION, "base model run", "base_model")
+                validation_branch(
+                    step_names.BASE_MODEL_VALIDATION_CONDITION, "base model run", "base_model"
+                )
             ],
         )
         return Pipeline(
@@ -174,7 +167,7 @@ class StepBuilder:
             pipeline_experiment_config=None,
         )
 
-    def _job_steps(self, variant: JobVariant, prepared: Any) -> list[Any]:
+    def _job_steps(self, variant: step_names.JobVariant, prepared: Any) -> list[Any]:
         """The variant's training step and the register step that reads its job."""
         from lambdas.prepare_recipe import PREFIX_KEY
 
@@ -214,5 +207,5 @@ class StepBuilder:
                 "PipelineExecutionArn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
                 "ModelApprovalStatus": p["ModelApprovalStatus"],
             },
-            outputs=REGISTER_OUTPUTS,
+            outputs=step_names.REGISTER_OUTPUTS,
         )

@@ -13,18 +13,12 @@ from pipeline.definition import (
     build_pipeline,
     definition_json,
 )
-from tests.pipeline.test_definition import (
-    ENV,
-    INPUTS,
-    _built_text,
-    build,
-    built_definition,
-)
+from tests.pipeline import test_definition as unit
 
 
 @pytest.fixture(scope="module")
 def definition() -> dict[str, Any]:
-    return built_definition()
+    return unit.built_definition()
 
 
 @pytest.fixture
@@ -57,11 +51,11 @@ def no_network_no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 def test_building_makes_no_network_call_needs_no_credentials_and_repeats_byte_for_byte(
     no_network_no_credentials: list[str],
 ) -> None:
-    outside = _built_text()
+    outside = unit._built_text()
     # The builder keeps one SDK session per region; this build makes its own inside the sandbox.
     offline_sdk.offline_session.cache_clear()
-    first = definition_json(build_pipeline(env=ENV, **INPUTS))
-    second = definition_json(build_pipeline(env=ENV, **INPUTS))
+    first = definition_json(build_pipeline(env=unit.ENV, **unit.INPUTS))
+    second = definition_json(build_pipeline(env=unit.ENV, **unit.INPUTS))
     assert no_network_no_credentials == []
     assert first == second == outside
 
@@ -75,11 +69,11 @@ def test_sdk_telemetry_is_off_while_building(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(
         telemetry_logging, "_send_telemetry_request", lambda *args, **_: reports.append(args)
     )
-    definition_json(build_pipeline(env=ENV, **INPUTS))
+    definition_json(build_pipeline(env=unit.ENV, **unit.INPUTS))
     assert reports == []
     # The recorder sits where the SDK reports from: without the opt-out the same build reports.
     monkeypatch.setattr(offline_sdk, "SDK_CONFIG", {"SchemaVersion": "1.0", "SageMaker": {}})
-    definition_json(build_pipeline(env=ENV, **INPUTS))
+    definition_json(build_pipeline(env=unit.ENV, **unit.INPUTS))
     assert len(reports) >= 2  # one per training step's fit()
 
 
@@ -106,7 +100,7 @@ def test_sdk_defaults_files_on_the_building_machine_change_nothing(
 
     assert load_sagemaker_config()["SageMaker"]["TrainingJob"]["EnableNetworkIsolation"] is True
     offline_sdk.offline_session.cache_clear()  # a session made while the file is there
-    assert build() == definition
+    assert unit.build() == definition
 
 
 def test_building_leaves_boto3_and_the_process_as_it_found_them() -> None:
@@ -116,6 +110,6 @@ def test_building_leaves_boto3_and_the_process_as_it_found_them() -> None:
 
     hook = sys.excepthook
     default = boto3.DEFAULT_SESSION
-    build_pipeline(env=ENV, **INPUTS)
+    build_pipeline(env=unit.ENV, **unit.INPUTS)
     assert boto3.DEFAULT_SESSION is default
     assert sys.excepthook is hook

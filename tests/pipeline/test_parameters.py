@@ -8,15 +8,12 @@ from typing import Any
 import pytest
 
 from lambdas.recipe.spec import BASE_MODEL, KNOBS
-from tests.pipeline.test_definition import (
-    ENV,
-    built_definition,
-)
+from tests.pipeline import test_definition as unit
 
 
 @pytest.fixture(scope="module")
 def definition() -> dict[str, Any]:
-    return built_definition()
+    return unit.built_definition()
 
 
 def test_parameters_are_the_public_names_with_their_types(definition: dict[str, Any]) -> None:
@@ -51,9 +48,9 @@ def test_defaults_come_from_the_recipe_facts_and_the_environment(
     assert defaults["ValidationDataS3Uri"] == "none"
     assert defaults["ModelNameOrPath"] == BASE_MODEL == "nova-lite-2/prod"
     assert defaults["Technique"] == "LoRA"
-    assert defaults["TrainingInstanceType"] == ENV.training_instance_type
-    assert defaults["TrainingInstanceCount"] == ENV.training_instance_count
-    assert defaults["MaxRuntimeSeconds"] == ENV.max_runtime_seconds
+    assert defaults["TrainingInstanceType"] == unit.ENV.training_instance_type
+    assert defaults["TrainingInstanceCount"] == unit.ENV.training_instance_count
+    assert defaults["MaxRuntimeSeconds"] == unit.ENV.max_runtime_seconds
     assert defaults["ModelApprovalStatus"] == "PendingManualApproval"
     # A run replays nothing unless promote says so; a default cannot be an empty string.
     assert defaults["SourceModelPackageArn"] == "none"

@@ -6,15 +6,12 @@ from typing import Any
 
 import pytest
 
-from tests.pipeline.test_definition import (
-    built_definition,
-    flatten,
-)
+from tests.pipeline import test_definition as unit
 
 
 @pytest.fixture(scope="module")
 def definition() -> dict[str, Any]:
-    return built_definition()
+    return unit.built_definition()
 
 
 def test_training_step_names_leave_room_for_the_job_name_pipelines_gives(
@@ -22,7 +19,7 @@ def test_training_step_names_leave_room_for_the_job_name_pipelines_gives(
 ) -> None:
     # Pipelines names a step's job pipelines-<12-character execution id>-<step>-<10 characters>
     # (not documented to shorten a long step name); CreateTrainingJob takes at most 63.
-    names = [s["Name"] for s, _ in flatten(definition["Steps"]) if s["Type"] == "Training"]
+    names = [s["Name"] for s, _ in unit.flatten(definition["Steps"]) if s["Type"] == "Training"]
     assert len(names) == 4
     longest = max(len(f"pipelines-{'x' * 12}-{name}-{'y' * 10}") for name in names)
     assert longest <= 63

@@ -15,25 +15,16 @@ from pipeline.definition import (
     TRAIN_FROM_BASE_MODEL,
     TRAIN_FROM_CHECKPOINT,
 )
-from tests.pipeline.test_definition import (
-    ARTIFACTS,
-    ENV,
-    INPUTS,
-    build,
-    built_definition,
-    flatten,
-    resolve,
-    steps_by_name,
-)
+from tests.pipeline import test_definition as unit
 
 
 @pytest.fixture(scope="module")
 def definition() -> dict[str, Any]:
-    return built_definition()
+    return unit.built_definition()
 
 
 def channels_of(definition: dict[str, Any], step: str) -> dict[str, Any]:
-    request = steps_by_name(definition)[step]["Arguments"]
+    request = unit.steps_by_name(definition)[step]["Arguments"]
     return {c["ChannelName"]: c for c in request["InputDataConfig"]}
 
 
@@ -60,7 +51,7 @@ def test_only_the_jobs_with_validation_send_the_validation_channel(
         for v in JOB_VARIANTS
         if v.hyperparameter == variant.hyperparameter and not v.with_validation
     )
-    steps = steps_by_name(definition)
+    steps = unit.steps_by_name(definition)
     mine = {**steps[variant.training_step]["Arguments"]}
     mine["InputDataConfig"] = [
         c for c in mine["InputDataConfig"] if c["ChannelName"] != "validation"
@@ -71,7 +62,7 @@ def test_only_the_jobs_with_validation_send_the_validation_channel(
 def test_each_branch_sets_the_hyperparameter_the_sdk_picks_for_its_source(
     definition: dict[str, Any],
 ) -> None:
-    steps = steps_by_name(definition)
+    steps = unit.steps_by_name(definition)
     from_checkpoint = steps[TRAIN_FROM_CHECKPOINT]["Arguments"]["HyperParameters"]
     from_base = steps[TRAIN_FROM_BASE_MODEL]["Arguments"]["HyperParameters"]
     model = {"Get": "Parameters.ModelNameOrPath"}
@@ -98,24 +89,24 @@ def test_each_branch_sets_the_hyperparameter_the_sdk_picks_for_its_source(
 def test_the_job_reads_this_runs_recipe_and_writes_under_the_run(
     definition: dict[str, Any],
 ) -> None:
-    request = steps_by_name(definition)[TRAIN_FROM_CHECKPOINT]["Arguments"]
+    request = unit.steps_by_name(definition)[TRAIN_FROM_CHECKPOINT]["Arguments"]
     scope = {
         "Execution.PipelineExecutionId": "abcd1234efgh",
         "Steps.PrepareRecipe.OutputParameters['RecipeS3Prefix']": "s3://from-the-prepare-step/",
     }
     channels = {c["ChannelName"]: c for c in request["InputDataConfig"]}
     recipe = channels["recipe"]["DataSource"]["S3DataSource"]
-    assert resolve(recipe["S3Uri"], scope) == "s3://from-the-prepare-step/"
+    assert unit.resolve(recipe["S3Uri"], scope) == "s3://from-the-prepare-step/"
     assert request["HyperParameters"]["sagemaker_recipe_local_path"] == (
         "/opt/ml/input/data/recipe/recipe.yaml"
     )
-    assert resolve(request["OutputDataConfig"]["S3OutputPath"], scope) == (
-        f"s3://{ARTIFACTS}/runs/abcd1234efgh/training"
+    assert unit.resolve(request["OutputDataConfig"]["S3OutputPath"], scope) == (
+        f"s3://{unit.ARTIFACTS}/runs/abcd1234efgh/training"
     )
-    assert request["OutputDataConfig"]["KmsKeyId"] == INPUTS["kms_key_arn"]
+    assert request["OutputDataConfig"]["KmsKeyId"] == unit.INPUTS["kms_key_arn"]
     assert "VolumeKmsKeyId" not in request["ResourceConfig"]
-    assert request["RoleArn"] == INPUTS["execution_role_arn"]
-    assert request["AlgorithmSpecification"]["TrainingImage"] == nova_sft_image_uri(ENV.region)
+    assert request["RoleArn"] == unit.INPUTS["execution_role_arn"]
+    assert request["AlgorithmSpecification"]["TrainingImage"] == nova_sft_image_uri(unit.ENV.region)
 
 
 def test_training_retries_capacity_errors_and_lambda_steps_declare_no_policy(
@@ -127,7 +118,7 @@ def test_training_retries_capacity_errors_and_lambda_steps_declare_no_policy(
     # Decision 0004 rests on this: the SDK's Lambda step takes no retry policy (the API accepts
     # them on job steps only). Revisit the decision if an upgrade adds one.
     assert "retry_policies" not in inspect.signature(LambdaStep).parameters
-    for step, _ in flatten(definition["Steps"]):
+    for step, _ in unit.flatten(definition["Steps"]):
         if step["Type"] == "Training":
             (policy,) = step["RetryPolicies"]
             assert policy["ExceptionType"] == [SageMakerJobExceptionTypeEnum.CAPACITY_ERROR.value]
@@ -146,4 +137,4 @@ def test_technique_template_handed_to_the_sdk_does_not_change_the_definition(
 
     monkeypatch.setattr(training_step_module, "_SYNTH_TECHNIQUE", FULL_RANK)
     assert TEMPLATE_FILES[FULL_RANK].read_text() != TEMPLATE_FILES["LoRA"].read_text()
-    assert build() == definition
+    assert unit.build() == definition

@@ -10,16 +10,8 @@ import pytest
 
 from pipeline.rehearsal.execution_record import DefinitionError
 from pipeline.rehearsal.executor import LocalExecutor
-from tests.pipeline.rehearsal.test_executor import (
-    FN_A,
-    FN_B,
-    RecordingTrainer,
-    branching_definition,
-    definition,
-    lambda_step,
-    start,
-    training_request,
-)
+from tests.pipeline.rehearsal import test_executor as executor_tests
+from tests.pipeline.rehearsal.test_executor import FN_A, FN_B, RecordingTrainer, definition, start
 
 
 def test_a_raising_function_fails_the_execution_with_its_message(aws: boto3.Session) -> None:
@@ -31,7 +23,7 @@ def test_a_raising_function_fails_the_execution_with_its_message(aws: boto3.Sess
         lambda_handlers={FN_A: broken, FN_B: lambda _e, _c: {}},
         trainer=RecordingTrainer(aws),
     )
-    record = executor.run(start(aws, branching_definition()))
+    record = executor.run(start(aws, executor_tests.branching_definition()))
     assert record.status == "Failed"
     assert record.step("Prepare").failure_reason == "ValueError: MaxSteps=2 is below the minimum 4"
     assert "Step Prepare failed" in record.failure_reason
@@ -44,13 +36,15 @@ def test_a_missing_declared_output_fails_the_step(aws: boto3.Session) -> None:
         lambda_handlers={FN_A: lambda _e, _c: {"Other": "x"}},
         trainer=RecordingTrainer(aws),
     )
-    record = executor.run(start(aws, definition(lambda_step("S", FN_A, {}, ["Wanted"]))))
+    record = executor.run(
+        start(aws, definition(executor_tests.lambda_step("S", FN_A, {}, ["Wanted"])))
+    )
     assert record.status == "Failed"
     assert "returned no output 'Wanted'" in record.failure_reason
 
 
 def test_invalid_training_request_is_checked_against_the_service_model(aws: boto3.Session) -> None:
-    request = training_request()
+    request = executor_tests.training_request()
     request["ResourceConfig"]["InstanceKount"] = 2
     executor = LocalExecutor(
         sagemaker_client=aws.client("sagemaker"), lambda_handlers={}, trainer=RecordingTrainer(aws)
