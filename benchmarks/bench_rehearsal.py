@@ -28,14 +28,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.config import read_cdk_json
 from pipeline.rehearsal.endpoint import LocalEndpoint
-from pipeline.rehearsal.run import ROOT, Options, _environment, _local_credentials, rehearse
+from pipeline.rehearsal.in_process import environment, local_credentials
+from pipeline.rehearsal.options import ROOT, Options
+from pipeline.rehearsal.run import rehearse
 
 TARGET_SECONDS = 5.0
 
 
 def baseline(requests: dict[str, int], region: str) -> float:
     """Seconds for the same number of the cheapest S3 and SageMaker calls to a fresh endpoint."""
-    with LocalEndpoint() as endpoint, _environment(_local_credentials(endpoint.url, region)):
+    with LocalEndpoint() as endpoint, environment(local_credentials(endpoint.url, region)):
         session = boto3.Session(region_name=region)
         s3, sm = session.client("s3"), session.client("sagemaker")
         s3.create_bucket(Bucket="baseline")

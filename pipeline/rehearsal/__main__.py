@@ -1,5 +1,5 @@
-"""`python -m pipeline.rehearsal` (what `make demo` runs): see pipeline/rehearsal/run.py."""
+"""`python -m pipeline.rehearsal` (`make demo`): see pipeline/rehearsal/command_line.py."""
 
-from pipeline.rehearsal.run import main
+from pipeline.rehearsal.command_line import main
 
 raise SystemExit(main())

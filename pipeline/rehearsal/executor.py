@@ -13,26 +13,30 @@ fails the run loudly: nothing is skipped silently.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-import botocore.session
-from botocore.exceptions import ClientError
-from botocore.model import ListShape, MapShape, Shape, StructureShape
-from botocore.validate import ParamValidator
-
-from lambdas.aws_errors import THROTTLED, error_code
 from pipeline.overrides import OverrideError
 from pipeline.overrides import effective as effective_parameters
-from pipeline.rehearsal.lambda_budget import event_as_strings
-from pipeline.rehearsal.step_records import job_name
-
-LambdaHandler = Callable[[dict[str, Any], Any], Any]
+from pipeline.rehearsal.execution_record import (
+    DefinitionError,
+    ExecutionRecord,
+    StepFailure,
+    StepRecord,
+    Trainer,
+)
+from pipeline.rehearsal.graph import STEP_REF, Node, dependencies, flatten, step_order
+from pipeline.rehearsal.properties import as_text, property_value, sagemaker_model
+from pipeline.rehearsal.step_types import (
+    LAMBDA_INPUT_FORMS,
+    LambdaHandler,
+    run_condition,
+    run_lambda,
+    run_training,
+)
 
 EXECUTION_VARIABLES = (
     "PipelineExecutionId",
@@ -45,153 +49,7 @@ EXECUTION_VARIABLES = (
 # Step types that take RetryPolicies (the SageMaker guide "Retry Policy for Pipeline Steps" lists
 # job steps only: processing, training, tuning, ...); of those the rehearsal runs training.
 RETRYABLE_STEP_TYPES = frozenset({"Training"})
-# A failed training job's FailureReason starts with its error name; the retry exception type
-# each one maps to (the same guide: "SageMaker.CAPACITY_ERROR", "SageMaker.JOB_INTERNAL_ERROR").
-JOB_FAILURE_TYPES = {
-    "CapacityError": "SageMaker.CAPACITY_ERROR",
-    "InternalServerError": "SageMaker.JOB_INTERNAL_ERROR",
-}
-_STEP_REF = re.compile(r"^Steps\.([A-Za-z0-9_-]+)\.(.+)$")
 _OUTPUT_REF = re.compile(r"^OutputParameters\['([^']+)'\]$")
-_PATH_TOKEN = re.compile(r"\.?([A-Za-z0-9_]+)|\[(\d+)\]|\['([^']*)'\]")
-LAMBDA_INPUT_FORMS = ("json", "strings")
-
-
-def _call_failure_type(err: ClientError) -> str | None:
-    """The retry exception type of a failed service call, or None if no policy may retry it."""
-    code = error_code(err)
-    if code == "ResourceLimitExceeded":
-        return "SageMaker.RESOURCE_LIMIT"
-    if code in THROTTLED:
-        return "Step.THROTTLING"
-    if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
-        return "Step.SERVICE_FAULT"
-    return None
-
-
-class DefinitionError(Exception):
-    """The definition uses something the rehearsal cannot run or the real API does not have."""
-
-
-def dependency_order(needs: Mapping[str, Collection[str]], what: str) -> list[str]:
-    """The keys of `needs`, each after every name it needs (names that are not keys are ignored).
-
-    Ties keep the order of `needs`, so the order is repeatable. A cycle is a DefinitionError
-    that names `what` (e.g. "steps") and the names left over.
-    """
-    ordered: list[str] = []
-    done: set[str] = set()
-    remaining = list(needs)
-    while remaining:
-        ready = next(
-            (n for n in remaining if all(d in done or d not in needs for d in needs[n])), None
-        )
-        if ready is None:
-            raise DefinitionError(f"dependency cycle among {what} {sorted(remaining)}")
-        ordered.append(ready)
-        done.add(ready)
-        remaining.remove(ready)
-    return ordered
-
-
-class StepFailure(Exception):
-    """A step failed; the message is the step's failure reason."""
-
-    def __init__(self, reason: str, *, exception_type: str | None = None) -> None:
-        super().__init__(reason)
-        self.exception_type = exception_type
-
-
-class Trainer(Protocol):
-    """Runs a CreateTrainingJob request and returns the job's DescribeTrainingJob response."""
-
-    def train(self, request: dict[str, Any]) -> dict[str, Any]: ...
-
-
-@dataclass
-class StepRecord:
-    """What happened to one step that started; statuses are the API's `StepStatus` values, and
-    `metadata` is the API's `Metadata` of the step (TrainingJob, Lambda or Condition)."""
-
-    name: str
-    step_type: str
-    status: str = "Starting"
-    failure_reason: str = ""
-    attempts: int = 0
-    arguments: Any = None
-    outputs: dict[str, Any] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    display_name: str = ""
-    description: str = ""
-    start_time: datetime | None = None
-    end_time: datetime | None = None
-
-
-@dataclass
-class ExecutionRecord:
-    """What happened to one pipeline execution."""
-
-    arn: str
-    parameters: dict[str, Any]
-    status: str = "Executing"
-    failure_reason: str = ""
-    steps: list[StepRecord] = field(default_factory=list)
-
-    def step(self, name: str) -> StepRecord:
-        for record in self.steps:
-            if record.name == name:
-                return record
-        raise KeyError(f"no step named {name!r} ran in {self.arn}")
-
-    def started(self) -> list[str]:
-        """The names of the steps that started, in order (the API lists no other step)."""
-        return [record.name for record in self.steps]
-
-    def output(self, name: str) -> Any:
-        """An output of whichever executed step declares it (branches may declare it twice)."""
-        values = [
-            r.outputs[name] for r in self.steps if r.status == "Succeeded" and name in r.outputs
-        ]
-        if len(values) != 1:
-            raise KeyError(f"{len(values)} executed steps produced output {name!r} in {self.arn}")
-        return values[0]
-
-
-@dataclass
-class _Node:
-    step: dict[str, Any]
-    gates: tuple[tuple[str, bool], ...]  # (condition step name, branch it must have taken)
-
-
-@functools.cache
-def _sagemaker_model() -> Any:
-    """botocore's SageMaker service model: the real API shapes (loaded once, about 0.5 s)."""
-    return botocore.session.get_session().get_service_model("sagemaker")
-
-
-def _shape_child(shape: Shape, token: tuple[str, str, str]) -> Shape:
-    member, index, key = token
-    if isinstance(shape, StructureShape) and member:
-        if member not in shape.members:
-            raise DefinitionError(f"{shape.name} has no member {member!r}")
-        return shape.members[member]
-    if isinstance(shape, ListShape) and index:
-        return shape.member
-    if isinstance(shape, MapShape) and key:
-        return shape.value
-    raise DefinitionError(f"cannot index {shape.name} ({shape.type_name}) with {token}")
-
-
-def _parse_path(path: str) -> list[tuple[str, str, str]]:
-    tokens = []
-    position = 0
-    while position < len(path):
-        match = _PATH_TOKEN.match(path, position)
-        if match is None:
-            raise DefinitionError(f"cannot parse property path {path!r} at {path[position:]!r}")
-        tokens.append((match.group(1) or "", match.group(2) or "", match.group(3) or ""))
-        position = match.end()
-    return tokens
 
 
 class LocalExecutor:
@@ -219,7 +77,7 @@ class LocalExecutor:
         self._sleep = sleep
         self._publish = publish
         self._lambda_inputs = lambda_inputs
-        model = _sagemaker_model()
+        model = sagemaker_model()
         self._describe_training_job = model.operation_model("DescribeTrainingJob").output_shape
         self._create_training_job = model.operation_model("CreateTrainingJob").input_shape
 
@@ -246,10 +104,10 @@ class LocalExecutor:
         self._record = record
         self._properties: dict[str, dict[str, Any]] = {}
         self._branches: dict[str, bool] = {}
-        nodes = self._flatten(definition.get("Steps", []), ())
+        nodes = flatten(definition.get("Steps", []))
         self._publish(record)
         try:
-            for name in self._order(nodes):
+            for name in step_order(nodes):
                 if record.status == "Failed":
                     break  # nothing starts after a failure; the API lists no step that did not
                 self._run_node(nodes[name])
@@ -292,62 +150,15 @@ class LocalExecutor:
             "CurrentDateTime": now,
         }
 
-    # -- graph ------------------------------------------------------------------------------------
-
-    def _flatten(
-        self, steps: list[dict[str, Any]], gates: tuple[tuple[str, bool], ...]
-    ) -> dict[str, _Node]:
-        nodes: dict[str, _Node] = {}
-        for step in steps:
-            name = step["Name"]
-            nodes[name] = _Node(step, gates)
-            if step["Type"] == "Condition":
-                arguments = step.get("Arguments", {})
-                nodes.update(self._flatten(arguments.get("IfSteps", []), (*gates, (name, True))))
-                nodes.update(self._flatten(arguments.get("ElseSteps", []), (*gates, (name, False))))
-        return nodes
-
-    @staticmethod
-    def _dependencies(node: _Node) -> set[str]:
-        found = set(node.step.get("DependsOn", []))
-        found.update(gate for gate, _branch in node.gates)
-
-        def visit(value: Any) -> None:
-            if isinstance(value, dict):
-                get = value.get("Get")
-                if isinstance(get, str) and (match := _STEP_REF.match(get)):
-                    found.add(match.group(1))
-                for item in value.values():
-                    visit(item)
-            elif isinstance(value, list):
-                for item in value:
-                    visit(item)
-
-        step = node.step
-        if step["Type"] == "Condition":
-            visit(step.get("Arguments", {}).get("Conditions", []))
-        else:
-            visit(step.get("Arguments", {}))
-        return found
-
-    def _order(self, nodes: dict[str, _Node]) -> list[str]:
-        """Topological order; ties keep the definition's order so runs are repeatable."""
-        dependencies = {name: self._dependencies(node) for name, node in nodes.items()}
-        for name, needs in dependencies.items():
-            missing = sorted(needs - set(nodes))
-            if missing:
-                raise DefinitionError(f"step {name} depends on undefined step(s) {missing}")
-        return dependency_order(dependencies, "steps")
-
     # -- steps ------------------------------------------------------------------------------------
 
-    def _run_node(self, node: _Node) -> None:
+    def _run_node(self, node: Node) -> None:
         """Run one step (with its retry policies); a failure fails the execution."""
         step = node.step
         taken = all(self._branches.get(gate) is branch for gate, branch in node.gates)
         upstream_ok = all(
             self._succeeded(dep)
-            for dep in self._dependencies(node)
+            for dep in dependencies(node)
             if dep not in {gate for gate, _ in node.gates}
         )
         if not (taken and upstream_ok):
@@ -360,11 +171,7 @@ class LocalExecutor:
             start_time=datetime.now(UTC),
         )
         self._record.steps.append(record)
-        runner = {
-            "Lambda": self._run_lambda,
-            "Training": self._run_training,
-            "Condition": self._run_condition,
-        }.get(step["Type"])
+        runner = self._runner(step["Type"])
         if runner is None:
             raise DefinitionError(
                 f"step {record.name}: step type {step['Type']!r} is not supported"
@@ -415,90 +222,33 @@ class LocalExecutor:
         except KeyError:
             raise DefinitionError(f"step {name} did not run in {self._record.arn}") from None
 
-    def _run_lambda(self, step: dict[str, Any], record: StepRecord) -> dict[str, Any]:
-        arn = self.evaluate(step["FunctionArn"])
-        handler = self._handlers.get(arn)
-        if handler is None:
-            raise DefinitionError(f"step {record.name}: no deployed function with ARN {arn}")
-        event = self.evaluate(step.get("Arguments", {}))
-        if self._lambda_inputs == "strings":
-            event = event_as_strings(event)
-        record.arguments = event
-        record.metadata = {"Lambda": {"Arn": arn}}
-        try:
-            result = handler(event, None)
-        except Exception as err:  # a raising function fails the step with its message
-            raise StepFailure(f"{type(err).__name__}: {err}") from err
-        if not isinstance(result, dict):
-            raise StepFailure(f"function {arn} returned {type(result).__name__}, not an object")
-        outputs = {}
-        for declared in step.get("OutputParameters", []):
-            name = declared["OutputName"]
-            if name not in result:
-                raise StepFailure(f"function {arn} returned no output {name!r}")
-            outputs[name] = _convert(name, declared.get("OutputType", "String"), result[name])
-        record.metadata["Lambda"]["OutputParameters"] = [
-            {"Name": name, "Value": _text(value)} for name, value in outputs.items()
-        ]
-        return outputs
-
-    def _run_training(self, step: dict[str, Any], record: StepRecord) -> dict[str, Any]:
-        request = self.evaluate(step.get("Arguments", {}))
-        # Each attempt is a new job with a new random suffix.
-        try:
-            name = job_name(self._variables["PipelineExecutionId"], record.name)
-        except ValueError as err:
-            raise DefinitionError(str(err)) from None
-        request = {"TrainingJobName": name, **request}
-        report = ParamValidator().validate(request, self._create_training_job)
-        if report.has_errors():
-            raise DefinitionError(
-                f"step {record.name}: not a valid CreateTrainingJob request:\n"
-                f"{report.generate_report()}"
+    def _runner(
+        self, step_type: str
+    ) -> Callable[[dict[str, Any], StepRecord], dict[str, Any]] | None:
+        """The function that runs a step of this type, bound to this execution's state."""
+        if step_type == "Lambda":
+            return lambda step, record: run_lambda(
+                step,
+                record,
+                evaluate=self.evaluate,
+                handlers=self._handlers,
+                lambda_inputs=self._lambda_inputs,
             )
-        record.arguments = request
-        try:
-            described = self._trainer.train(request)
-        except ClientError as err:  # CreateTrainingJob itself failed
-            raise StepFailure(
-                f"{type(err).__name__}: {err}", exception_type=_call_failure_type(err)
-            ) from err
-        self._properties[record.name] = described
-        if described.get("TrainingJobArn"):
-            record.metadata = {"TrainingJob": {"Arn": described["TrainingJobArn"]}}
-        if described.get("TrainingJobStatus") != "Completed":
-            reason = str(described.get("FailureReason", "training job did not complete"))
-            error_name = reason.partition(":")[0]
-            raise StepFailure(reason, exception_type=JOB_FAILURE_TYPES.get(error_name))
-        return {}
-
-    def _run_condition(self, step: dict[str, Any], record: StepRecord) -> dict[str, Any]:
-        conditions = step.get("Arguments", {}).get("Conditions", [])
-        outcome = all(self._condition(c) for c in conditions)
-        self._branches[record.name] = outcome
-        record.metadata = {"Condition": {"Outcome": "True" if outcome else "False"}}
-        return {"Outcome": outcome}
-
-    def _condition(self, condition: dict[str, Any]) -> bool:
-        kind = condition["Type"]
-        if kind == "Not":
-            return not self._condition(condition["Condition"])
-        if kind == "Or":
-            return any(self._condition(c) for c in condition["Conditions"])
-        if kind == "In":
-            return self.evaluate(condition["QueryValue"]) in self.evaluate(condition["Values"])
-        left = self.evaluate(condition["LeftValue"])
-        right = self.evaluate(condition["RightValue"])
-        comparisons: dict[str, Callable[[Any, Any], bool]] = {
-            "Equals": lambda a, b: bool(a == b),
-            "GreaterThan": lambda a, b: bool(a > b),
-            "GreaterThanOrEqualTo": lambda a, b: bool(a >= b),
-            "LessThan": lambda a, b: bool(a < b),
-            "LessThanOrEqualTo": lambda a, b: bool(a <= b),
-        }
-        if kind not in comparisons:
-            raise DefinitionError(f"condition type {kind!r} is not supported")
-        return comparisons[kind](left, right)
+        if step_type == "Training":
+            return lambda step, record: run_training(
+                step,
+                record,
+                evaluate=self.evaluate,
+                execution_id=self._variables["PipelineExecutionId"],
+                request_shape=self._create_training_job,
+                trainer=self._trainer,
+                properties=self._properties,
+            )
+        if step_type == "Condition":
+            return lambda step, record: run_condition(
+                step, record, evaluate=self.evaluate, branches=self._branches
+            )
+        return None
 
     # -- expressions ------------------------------------------------------------------------------
 
@@ -512,7 +262,7 @@ class LocalExecutor:
             return self._get(value["Get"])
         if "Std:Join" in value and len(value) == 1:
             join = value["Std:Join"]
-            return str(join["On"]).join(_text(self.evaluate(v)) for v in join["Values"])
+            return str(join["On"]).join(as_text(self.evaluate(v)) for v in join["Values"])
         functions = [key for key in value if key.startswith("Std:")]
         if functions:
             raise DefinitionError(f"expression function {functions[0]} is not supported")
@@ -528,7 +278,7 @@ class LocalExecutor:
             if rest not in EXECUTION_VARIABLES:
                 raise DefinitionError(f"Get {path}: unknown execution variable {rest!r}")
             return self._variables[rest]
-        match = _STEP_REF.match(path)
+        match = STEP_REF.match(path)
         if head != "Steps" or match is None:
             raise DefinitionError(f"Get {path}: not a parameter, execution variable or step")
         step_name, prop = match.groups()
@@ -541,47 +291,7 @@ class LocalExecutor:
                 raise DefinitionError(f"Get {path}: step {step_name} declares no such output")
             return record.outputs[output.group(1)]
         if record.step_type == "Training":
-            return self._property(
+            return property_value(
                 path, self._describe_training_job, self._properties[step_name], prop
             )
         raise DefinitionError(f"Get {path}: {record.step_type} steps have no properties")
-
-    @staticmethod
-    def _property(path: str, shape: Shape, response: Any, prop: str) -> Any:
-        value = response
-        for token in _parse_path(prop):
-            try:
-                shape = _shape_child(shape, token)
-            except DefinitionError as err:
-                raise DefinitionError(f"Get {path}: {err} in the real API response") from None
-            member, index, key = token
-            try:
-                value = value[member or key] if (member or key) else value[int(index)]
-            except (KeyError, IndexError, TypeError):
-                raise DefinitionError(f"Get {path}: the job's response has no {prop}") from None
-        return value
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _convert(name: str, kind: str, value: Any) -> Any:
-    """Convert a Lambda step's output to its declared OutputType."""
-    text = _text(value) if not isinstance(value, str) else value
-    try:
-        if kind == "String":
-            return text
-        if kind == "Integer":
-            return int(text)
-        if kind == "Float":
-            return float(text)
-        if kind == "Boolean":
-            if text.lower() not in {"true", "false"}:
-                raise ValueError(text)
-            return text.lower() == "true"
-    except ValueError:
-        raise DefinitionError(f"{name}: {value!r} is not a valid {kind}") from None
-    raise DefinitionError(f"{name}: type {kind!r} is not supported")

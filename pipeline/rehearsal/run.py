@@ -10,19 +10,17 @@ counting-down context (`pipeline.rehearsal.lambda_budget`); the steps are printe
 ListPipelineExecutionSteps reports them. A third execution continues from the second one's
 checkpoint with the other technique, which the pipeline must refuse before any training job. It
 prints the registry's lineage and writes both loss curves to a PNG.
+
+Its options are `pipeline.rehearsal.options`, its command line `pipeline.rehearsal.command_line`;
+the deployed code runs in this process through `pipeline.rehearsal.in_process`.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import filecmp
-import importlib
-import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,51 +30,33 @@ import boto3
 from lambdas.recipe.spec import BASE_MODEL, FULL_RANK, LORA
 from lambdas.registry import CheckpointRecord, ancestry
 from pipeline.commands import LossCurve, plot_curves, poll, read_loss_curve
-from pipeline.config import ConfigError, read_cdk_json
+from pipeline.config import read_cdk_json
 from pipeline.rehearsal.endpoint import Faults, LocalEndpoint
-from pipeline.rehearsal.executor import (
-    LAMBDA_INPUT_FORMS,
-    DefinitionError,
-    ExecutionRecord,
-    LambdaHandler,
-    LocalExecutor,
+from pipeline.rehearsal.execution_record import DefinitionError, ExecutionRecord
+from pipeline.rehearsal.executor import LocalExecutor
+from pipeline.rehearsal.in_process import (
+    cold_start,
+    environment,
+    load_handler,
+    local_credentials,
+    require_current_asset,
 )
 from pipeline.rehearsal.lambda_budget import budget_of, budgeted
-from pipeline.rehearsal.stack import DeployedFunction, LocalStage, deploy_stage
+from pipeline.rehearsal.options import (
+    SAMPLE_KEY,
+    SAMPLE_VALIDATION_DATA,
+    SAMPLE_VALIDATION_KEY,
+    Options,
+)
+from pipeline.rehearsal.resources import LocalStage
+from pipeline.rehearsal.stack import deploy_stage
 from pipeline.rehearsal.stand_in_trainer import StandInTrainer
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data" / "train.jsonl"
-SAMPLE_KEY = "datasets/sample/train.jsonl"
-SAMPLE_VALIDATION_DATA = SAMPLE_DATA.parent / "validation.jsonl"
-SAMPLE_VALIDATION_KEY = "datasets/sample/validation.jsonl"
 
-
-def _say(text: str) -> None:
+def say(text: str) -> None:
+    """Print a line of the rehearsal's log at once."""
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
-
-
-def _error(text: str) -> None:
-    sys.stderr.write(f"error: {text}\n")
-
-
-@dataclass(frozen=True)
-class Options:
-    """How to rehearse. Rates are shares of calls (0 to 1) answered with an error."""
-
-    cdk_out: Path = ROOT / "cdk.out"
-    stage: str = "sandbox"
-    dataset: Path = SAMPLE_DATA
-    out_dir: Path = ROOT / "rehearsal-out"
-    s3_error_rate: float = 0.0
-    throttle_rate: float = 0.0
-    fail_training: bool = False
-    seed: int = 7
-    plot: bool = True
-    # Run 3 (the other technique, which must be refused); the benchmark times runs 1 and 2 only.
-    other_technique_round: bool = True
-    lambda_inputs: str = "json"  # or "strings": how typed parameters reach the Lambda events
 
 
 @dataclass
@@ -112,82 +92,6 @@ def refused_before_training(record: ExecutionRecord) -> bool:
     )
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    previous = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _local_credentials(url: str, region: str) -> dict[str, str]:
-    return {
-        "AWS_ENDPOINT_URL": url,
-        "AWS_ACCESS_KEY_ID": "rehearsal",
-        "AWS_SECRET_ACCESS_KEY": "rehearsal",
-        "AWS_SESSION_TOKEN": "rehearsal",
-        "AWS_DEFAULT_REGION": region,
-        "AWS_REGION": region,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_RETRY_MODE": "standard",
-        "AWS_MAX_ATTEMPTS": "8",
-    }
-
-
-def cold_start() -> None:
-    """Drop what the Lambda modules cached (their boto3 clients): a new container per rehearsal.
-
-    Handlers run in this process, so a client cached by an earlier rehearsal would still point
-    at that rehearsal's endpoint, which is gone.
-    """
-    for name, module in list(sys.modules.items()):
-        if name == "lambdas" or name.startswith("lambdas."):
-            for value in vars(module).values():
-                clear = getattr(value, "cache_clear", None)
-                if callable(clear):
-                    clear()
-
-
-def require_current_asset(asset_dir: Path) -> None:
-    """The Lambda asset in cdk.out must hold exactly the code in lambdas/, else cdk.out is stale.
-
-    Handlers are imported from this checkout, so this is what makes them the deployed code.
-    """
-    stale: list[str] = []
-    pending = [
-        ("", filecmp.dircmp(asset_dir / "lambdas", ROOT / "lambdas", ignore=["__pycache__"]))
-    ]
-    while pending:  # dircmp compares one level; its subdirs (recipes/) hold compared pairs too
-        prefix, comparison = pending.pop()
-        different = comparison.diff_files + comparison.left_only + comparison.right_only
-        stale += [prefix + name for name in different]
-        pending += [(f"{prefix}{name}/", sub) for name, sub in comparison.subdirs.items()]
-    if stale:
-        raise DefinitionError(
-            f"the Lambda asset {asset_dir} differs from lambdas/ ({', '.join(stale)}): "
-            "run `make synth` again"
-        )
-
-
-def load_handler(function: DeployedFunction) -> LambdaHandler:
-    """The deployed function's handler, imported by its dotted name and run in process with the
-    function's environment set (check its asset with `require_current_asset` first)."""
-    module_name, _, attribute = function.handler.rpartition(".")
-    handler: LambdaHandler = getattr(importlib.import_module(module_name), attribute)
-
-    def call(event: dict[str, Any], context: Any) -> Any:
-        with _environment(function.environment):
-            return handler(event, context)
-
-    return call
-
-
 def _start(sm: Any, pipeline_name: str, parameters: dict[str, str]) -> str:
     response = sm.start_pipeline_execution(
         PipelineName=pipeline_name,
@@ -204,11 +108,11 @@ def _training_step(record: ExecutionRecord) -> Any:
     return trained[0]
 
 
-def rehearse(options: Options, log: Callable[[str], None] = _say) -> Rehearsal:
+def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
     """Deploy the stage locally and run it twice (once if the first run fails)."""
     env = read_cdk_json().environment(options.stage)
     result = Rehearsal()
-    with LocalEndpoint() as endpoint, _environment(_local_credentials(endpoint.url, env.region)):
+    with LocalEndpoint() as endpoint, environment(local_credentials(endpoint.url, env.region)):
         session = boto3.Session(region_name=env.region)
         stage: LocalStage = deploy_stage(options.cdk_out, options.stage, session)
         log(f"deployed {options.stage} to {endpoint.url}: {len(stage.physical)} resources")
@@ -346,107 +250,3 @@ def _log_lineage(chain: list[CheckpointRecord], log: Callable[[str], None]) -> N
             f"  {'   ' * (depth - 1)}└─ v{record.version} {record.checkpoint_uri} "
             f"({record.technique}, final loss {loss}, {record.approval_status})"
         )
-
-
-def _rate(text: str) -> float:
-    try:
-        rate = float(text)
-    except ValueError:
-        rate = -1.0
-    if not 0.0 <= rate < 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a share of calls from 0 to below 1")
-    return rate
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline.rehearsal",
-        description=(
-            "Create the synthesized stage (cdk.out, from `make synth`) in a local AWS endpoint "
-            "on 127.0.0.1 and run its pipeline twice: run 1 from the base model, run 2 from run "
-            "1's checkpoint; then run 3 from run 2's checkpoint with the other technique, which "
-            "must be refused before training. Nothing leaves this machine."
-        ),
-    )
-    defaults = Options()
-    parser.add_argument("--stage", default=defaults.stage, help="environment (%(default)s)")
-    parser.add_argument("--cdk-out", type=Path, default=defaults.cdk_out, help="cloud assembly")
-    parser.add_argument(
-        "--dataset", type=Path, default=defaults.dataset, help="JSONL to train on (the sample)"
-    )
-    parser.add_argument(
-        "--out-dir", type=Path, default=defaults.out_dir, help="where the PNG goes (%(default)s)"
-    )
-    parser.add_argument(
-        "--s3-error-rate",
-        type=_rate,
-        default=0.0,
-        metavar="SHARE",
-        help="answer this share of S3 calls with 503 SlowDown (e.g. 0.2)",
-    )
-    parser.add_argument(
-        "--throttle-rate",
-        type=_rate,
-        default=0.0,
-        metavar="SHARE",
-        help="answer this share of SageMaker calls with ThrottlingException (e.g. 0.2)",
-    )
-    parser.add_argument(
-        "--fail-training",
-        action="store_true",
-        help="make the training job fail: the run must end Failed with nothing registered",
-    )
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="fault sequence seed")
-    parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
-    parser.add_argument(
-        "--lambda-inputs",
-        choices=LAMBDA_INPUT_FORMS,
-        default=defaults.lambda_inputs,
-        help="deliver typed parameters to the Lambda steps as JSON types or as strings "
-        "(the service's form is undocumented; the handlers must take both)",
-    )
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Exit 0 when every run succeeded, 1 when a run failed or the rehearsal could not run."""
-    args = _parser().parse_args(argv)
-    options = Options(
-        cdk_out=args.cdk_out,
-        stage=args.stage,
-        dataset=args.dataset,
-        out_dir=args.out_dir,
-        s3_error_rate=args.s3_error_rate,
-        throttle_rate=args.throttle_rate,
-        fail_training=args.fail_training,
-        seed=args.seed,
-        plot=not args.no_plot,
-        lambda_inputs=args.lambda_inputs,
-    )
-    if not options.dataset.is_file():
-        _error(f"dataset {options.dataset} not found")
-        return 1
-    try:
-        result = rehearse(options)
-    except (DefinitionError, ConfigError) as err:
-        _error(f"{err}")
-        return 1
-    faults = result.faults
-    if faults is not None and (options.s3_error_rate or options.throttle_rate):
-        _say(
-            f"faults injected: S3 {faults.injected['s3']} of {faults.seen['s3']} calls, "
-            f"SageMaker {faults.injected['sagemaker']} of {faults.seen['sagemaker']} calls"
-        )
-    run_3 = result.other_technique
-    refused = run_3 is not None and refused_before_training(run_3)
-    _say(
-        f"{len(result.executions)} run(s) in {result.seconds:.2f} s; {result.registered} registered"
-        + ("; run 3 (the other technique) refused before training" if refused else "")
-    )
-    if run_3 is not None and not refused:
-        _error("run 3 continued a LoRA checkpoint with full rank and was not refused")
-        return 1
-    if not result.succeeded:
-        _error("a run failed (see its failure reason above)")
-        return 1
-    return 0

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import yaml
 
 from lambdas.recipe.spec import ALLOWED_REPLICAS, MODEL_TYPE, nova_sft_image_uri
-from pipeline.rehearsal.executor import DefinitionError
+from pipeline.rehearsal.execution_record import DefinitionError
 
 RECIPE_MOUNT = "/opt/ml/input/data/recipe/"
 BASE_MODEL_START_LOSS = 2.4

@@ -32,7 +32,7 @@ import botocore.session
 from botocore.validate import ParamValidator
 
 if TYPE_CHECKING:
-    from pipeline.rehearsal.executor import ExecutionRecord, StepRecord
+    from pipeline.rehearsal.execution_record import ExecutionRecord, StepRecord
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]

@@ -19,7 +19,8 @@ from pipeline.overrides import (
     effective,
     parse_value,
 )
-from pipeline.rehearsal.executor import DefinitionError, LocalExecutor
+from pipeline.rehearsal.execution_record import DefinitionError
+from pipeline.rehearsal.executor import LocalExecutor
 from tests.pipeline.commands.helpers import deploy, environment, run_cli
 from tests.pipeline.rehearsal.test_executor import RecordingTrainer, definition, start
 

@@ -11,7 +11,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from pipeline.rehearsal.executor import DefinitionError, LocalExecutor, dependency_order
+from pipeline.rehearsal.execution_record import DefinitionError
+from pipeline.rehearsal.executor import LocalExecutor
 
 ROLE = "arn:aws:iam::123456789012:role/pipeline"
 FN_A = "arn:aws:lambda:us-east-1:123456789012:function:a"
@@ -185,22 +186,6 @@ def test_the_other_branch_is_not_executed(aws: boto3.Session) -> None:
     assert trainer.requests == []
 
 
-def test_a_raising_function_fails_the_execution_with_its_message(aws: boto3.Session) -> None:
-    def broken(_event: dict[str, Any], _context: Any) -> dict[str, str]:
-        raise ValueError("MaxSteps=2 is below the minimum 4")
-
-    executor = LocalExecutor(
-        sagemaker_client=aws.client("sagemaker"),
-        lambda_handlers={FN_A: broken, FN_B: lambda _e, _c: {}},
-        trainer=RecordingTrainer(aws),
-    )
-    record = executor.run(start(aws, branching_definition()))
-    assert record.status == "Failed"
-    assert record.step("Prepare").failure_reason == "ValueError: MaxSteps=2 is below the minimum 4"
-    assert "Step Prepare failed" in record.failure_reason
-    assert "FromCheckpoint" not in record.started()
-
-
 CAPACITY = "CapacityError: Unable to provision requested ML compute capacity."
 EVERY_RETRY_TYPE = [
     "Step.SERVICE_FAULT",
@@ -350,17 +335,6 @@ def test_a_failed_training_job_stops_the_run(aws: boto3.Session) -> None:
     assert registered == []
 
 
-def test_a_missing_declared_output_fails_the_step(aws: boto3.Session) -> None:
-    executor = LocalExecutor(
-        sagemaker_client=aws.client("sagemaker"),
-        lambda_handlers={FN_A: lambda _e, _c: {"Other": "x"}},
-        trainer=RecordingTrainer(aws),
-    )
-    record = executor.run(start(aws, definition(lambda_step("S", FN_A, {}, ["Wanted"]))))
-    assert record.status == "Failed"
-    assert "returned no output 'Wanted'" in record.failure_reason
-
-
 @pytest.mark.parametrize(
     ("argument", "message"),
     [
@@ -394,44 +368,9 @@ def test_unknown_step_types_fail_loudly(aws: boto3.Session) -> None:
         executor.run(start(aws, definition(step)))
 
 
-def test_invalid_training_request_is_checked_against_the_service_model(aws: boto3.Session) -> None:
-    request = training_request()
-    request["ResourceConfig"]["InstanceKount"] = 2
-    executor = LocalExecutor(
-        sagemaker_client=aws.client("sagemaker"), lambda_handlers={}, trainer=RecordingTrainer(aws)
-    )
-    step = {"Name": "Train", "Type": "Training", "Arguments": request}
-    with pytest.raises(DefinitionError, match="InstanceKount"):
-        executor.run(start(aws, definition(step)))
-
-
 def test_bad_override_type_is_refused(aws: boto3.Session) -> None:
     executor = LocalExecutor(
         sagemaker_client=aws.client("sagemaker"), lambda_handlers={}, trainer=RecordingTrainer(aws)
     )
     with pytest.raises(DefinitionError, match="Count='four': must be an Integer"):
         executor.run(start(aws, definition(), Count="four"))
-
-
-def test_dependency_order_puts_each_name_after_its_needs_and_keeps_ties_in_order() -> None:
-    needs = {"c": ["a"], "a": [], "d": ["c", "outside"], "b": []}
-    # c waits for a; ties (a before b) keep the given order; names that are not keys are ignored.
-    assert dependency_order(needs, "steps") == ["a", "c", "d", "b"]
-    assert dependency_order({"b": [], "a": []}, "steps") == ["b", "a"]
-
-
-def test_a_dependency_cycle_is_refused_with_the_names_left() -> None:
-    with pytest.raises(DefinitionError, match=r"dependency cycle among steps \['b', 'c'\]"):
-        dependency_order({"a": [], "b": ["c"], "c": ["b"]}, "steps")
-
-
-def test_a_step_cycle_in_a_definition_is_refused(aws: boto3.Session) -> None:
-    one = lambda_step("One", FN_A, {"X": {"Get": "Steps.Two.OutputParameters['Out']"}}, ["Out"])
-    two = lambda_step("Two", FN_A, {"X": {"Get": "Steps.One.OutputParameters['Out']"}}, ["Out"])
-    executor = LocalExecutor(
-        sagemaker_client=aws.client("sagemaker"),
-        lambda_handlers={FN_A: lambda _e, _c: {"Out": "x"}},
-        trainer=RecordingTrainer(aws),
-    )
-    with pytest.raises(DefinitionError, match=r"dependency cycle among steps \['One', 'Two'\]"):
-        executor.run(start(aws, definition(one, two)))

@@ -12,9 +12,12 @@ import pytest
 from lambdas.recipe.spec import BASE_MODEL
 from pipeline.definition import PREPARE_STEP, VALIDATE_STEP
 from pipeline.rehearsal import run as rehearsal
-from pipeline.rehearsal.executor import LAMBDA_INPUT_FORMS, DefinitionError
-from pipeline.rehearsal.run import Options, Rehearsal, rehearse
+from pipeline.rehearsal.execution_record import DefinitionError
+from pipeline.rehearsal.in_process import load_handler
+from pipeline.rehearsal.options import SAMPLE_DATA, Options
+from pipeline.rehearsal.run import Rehearsal, rehearse
 from pipeline.rehearsal.stand_in_trainer import StandInTrainer
+from pipeline.rehearsal.step_types import LAMBDA_INPUT_FORMS
 from tests.cloud_assembly import Assembly
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -105,7 +108,7 @@ def test_each_handler_runs_under_its_deployed_timeout_and_memory(
         if props.get("Handler", "").startswith("lambdas.")
     }
     seen: dict[str, tuple[int, str]] = {}
-    load = rehearsal.load_handler
+    load = load_handler
 
     def recording(function: Any) -> Any:
         handler = load(function)
@@ -226,7 +229,7 @@ def test_the_deployed_definition_retries_a_capacity_failure_with_a_new_job(
 
 def test_a_bad_dataset_stops_the_run_before_any_training_job(cdk_out: Path, tmp_path: Path) -> None:
     dataset = tmp_path / "bad.jsonl"
-    lines = (rehearsal.SAMPLE_DATA.read_text(encoding="utf-8")).splitlines()
+    lines = (SAMPLE_DATA.read_text(encoding="utf-8")).splitlines()
     sample = json.loads(lines[3])
     sample["messages"][0]["role"] = "assistant"  # a conversation must open with the user
     lines[3] = json.dumps(sample)
@@ -254,15 +257,3 @@ def test_a_stale_lambda_asset_is_refused(cdk_out: Path, tmp_path: Path, changed:
 
     with pytest.raises(DefinitionError, match=rf"differs from lambdas/ \({changed}\).*make synth"):
         run(stale, tmp_path)
-
-
-def test_the_command_exits_non_zero_with_one_line_when_cdk_out_is_missing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = rehearsal.main(["--cdk-out", str(tmp_path / "nothing"), "--no-plot"])
-
-    err = capsys.readouterr().err
-    assert code == 1
-    assert err.startswith("error: ")
-    assert "run `make synth` first" in err
-    assert "Traceback" not in err

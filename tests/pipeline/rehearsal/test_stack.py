@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
-from pipeline.rehearsal.executor import DefinitionError
-from pipeline.rehearsal.stack import deploy_stage, stage_stacks
+from pipeline.rehearsal.execution_record import DefinitionError
+from pipeline.rehearsal.stack import deploy_stage
 
 DATA = {
     "Resources": {
@@ -116,11 +116,6 @@ def assembly(tmp_path: Path, training: dict[str, Any]) -> Path:
     return tmp_path / "cdk.out"
 
 
-def test_stacks_come_in_dependency_order(tmp_path: Path) -> None:
-    stacks = stage_stacks(assembly(tmp_path, training_template()), "sandbox")
-    assert [s.name for s in stacks] == ["sandbox-Data", "sandbox-Training"]
-
-
 def test_deploys_and_resolves_references(tmp_path: Path, aws: boto3.Session) -> None:
     stage = deploy_stage(assembly(tmp_path, training_template()), "sandbox", aws)
 
@@ -148,12 +143,6 @@ def test_deploys_and_resolves_references(tmp_path: Path, aws: boto3.Session) -> 
     assert "sandbox-Training/Custom (Custom::S3AutoDeleteObjects)" in stage.not_applied
 
 
-def test_unknown_resource_types_stop_the_deployment(tmp_path: Path, aws: boto3.Session) -> None:
-    extra = {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {}}}
-    with pytest.raises(DefinitionError, match="resource type AWS::SQS::Queue is not supported"):
-        deploy_stage(assembly(tmp_path, training_template(extra)), "sandbox", aws)
-
-
 def test_unknown_intrinsics_stop_the_deployment(tmp_path: Path, aws: boto3.Session) -> None:
     template = training_template()
     template["Resources"]["Group"]["Properties"]["ModelPackageGroupName"] = {
@@ -161,32 +150,3 @@ def test_unknown_intrinsics_stop_the_deployment(tmp_path: Path, aws: boto3.Sessi
     }
     with pytest.raises(DefinitionError, match="intrinsic Fn::FindInMap is not supported"):
         deploy_stage(assembly(tmp_path, template), "sandbox", aws)
-
-
-def test_a_pipeline_parameter_with_an_empty_default_is_refused(
-    tmp_path: Path, aws: boto3.Session
-) -> None:
-    template = training_template()
-    template["Resources"]["Pipeline"]["Properties"]["PipelineDefinition"] = {
-        "PipelineDefinitionBody": json.dumps(
-            {
-                "Parameters": [
-                    {"Name": "TrainDataS3Uri", "Type": "String"},
-                    {"Name": "ValidationDataS3Uri", "Type": "String", "DefaultValue": ""},
-                    {"Name": "MaxSteps", "Type": "Integer", "DefaultValue": 0},
-                ],
-                "Steps": [],
-            }
-        )
-    }
-    with pytest.raises(DefinitionError) as caught:
-        deploy_stage(assembly(tmp_path, template), "sandbox", aws)
-    message = str(caught.value)
-    assert "sandbox-Training/Pipeline: parameter(s) ValidationDataS3Uri have an empty" in message
-    assert "MaxSteps" not in message  # 0 is a value; only the empty string is refused
-    assert aws.client("sagemaker").list_pipelines()["PipelineSummaries"] == []
-
-
-def test_missing_assembly_says_to_synthesize(tmp_path: Path) -> None:
-    with pytest.raises(DefinitionError, match="run `make synth` first"):
-        stage_stacks(tmp_path, "sandbox")

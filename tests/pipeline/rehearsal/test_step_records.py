@@ -10,7 +10,8 @@ import boto3
 import pytest
 
 from pipeline.rehearsal.endpoint import LocalEndpoint
-from pipeline.rehearsal.executor import DefinitionError, LocalExecutor, StepRecord
+from pipeline.rehearsal.execution_record import DefinitionError, StepRecord
+from pipeline.rehearsal.executor import LocalExecutor
 from pipeline.rehearsal.step_records import api_step, job_name
 from tests.pipeline.rehearsal.test_executor import (
     FN_A,

@@ -1,0 +1,142 @@
+"""The pipeline's parameters: their public names, types, defaults and choices.
+
+`parameter_specs(env)` is the single list that the definition declares, the operator commands
+check overrides against (`pipeline.overrides`) and the smoke test compares with the deployed
+pipeline; `sdk_parameters(env)` turns it into the SageMaker SDK's parameter objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lambdas.recipe.spec import (
+    BASE_MODEL,
+    KNOBS,
+    LORA,
+    NO_VALIDATION_DATA,
+    SUPPORTED_INSTANCE_TYPES,
+    TECHNIQUES,
+)
+from pipeline.config import EnvironmentConfig
+
+# A run registers its checkpoint pending (or rejected); approving is an act of its own
+# (`python -m pipeline approve`, the console), never a parameter of a run.
+APPROVAL_STATUSES: tuple[str, ...] = ("PendingManualApproval", "Rejected")
+# SourceModelPackageArn of a run that replays nothing (a parameter default cannot be empty).
+NO_SOURCE_PACKAGE = "none"
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One pipeline parameter: its name is public (console, API, operator commands).
+
+    `kind` is the pipeline parameter type (String, Integer, Float, Boolean); `default` None means
+    the parameter must be given when an execution starts; `choices` become the parameter's
+    EnumValues (String only).
+    """
+
+    name: str
+    kind: str
+    default: str | int | float | bool | None
+    description: str
+    choices: tuple[str, ...] | None = None
+
+
+_KNOB_KINDS = {"int": "Integer", "float": "Float", "bool": "Boolean", "str": "String"}
+
+
+def parameter_specs(env: EnvironmentConfig) -> tuple[ParameterSpec, ...]:
+    """Every parameter of the environment's pipeline, in definition order, with its default.
+
+    Recipe knobs and their defaults come from `lambdas.recipe.spec.KNOBS`; the instance type,
+    count and maximum runtime default to the environment's configuration.
+    """
+    knobs = tuple(
+        ParameterSpec(
+            knob.name,
+            _KNOB_KINDS[knob.kind],
+            knob.default,
+            f"recipe {knob.path}"
+            + (" (LoRA only)" if knob.lora_only else "")
+            + (
+                f" ({knob.derived_when} = a quarter of MaxSteps)"
+                if knob.derived_when is not None
+                else ""
+            ),
+        )
+        for knob in KNOBS
+    )
+    return (
+        ParameterSpec(
+            "TrainDataS3Uri",
+            "String",
+            None,
+            "training data: a bedrock-conversation-2024 .jsonl object (required)",
+        ),
+        ParameterSpec(
+            "ValidationDataS3Uri",
+            "String",
+            NO_VALIDATION_DATA,
+            f"validation data: a .jsonl object, or {NO_VALIDATION_DATA}",
+        ),
+        ParameterSpec(
+            "ModelNameOrPath",
+            "String",
+            BASE_MODEL,
+            f"{BASE_MODEL}, or an earlier run's CheckpointS3Uri to continue from it",
+        ),
+        ParameterSpec("Technique", "String", LORA, "LoRA or FullRank", TECHNIQUES),
+        ParameterSpec(
+            "TrainingInstanceType",
+            "String",
+            env.training_instance_type,
+            "training instance type",
+            SUPPORTED_INSTANCE_TYPES,
+        ),
+        ParameterSpec(
+            "TrainingInstanceCount",
+            "Integer",
+            env.training_instance_count,
+            "training instance count (becomes run.replicas)",
+        ),
+        *knobs,
+        ParameterSpec(
+            "MaxRuntimeSeconds", "Integer", env.max_runtime_seconds, "training job time limit"
+        ),
+        ParameterSpec(
+            "ModelApprovalStatus",
+            "String",
+            APPROVAL_STATUSES[0],
+            "approval status of the registered checkpoint",
+            APPROVAL_STATUSES,
+        ),
+        ParameterSpec(
+            "SourceModelPackageArn",
+            "String",
+            NO_SOURCE_PACKAGE,
+            "the model package this run replays (set by promote), or none",
+        ),
+    )
+
+
+def sdk_parameters(env: EnvironmentConfig) -> dict[str, Any]:
+    """The SDK's parameter objects of `parameter_specs(env)`, by name, in definition order."""
+    from sagemaker.workflow.parameters import (
+        ParameterBoolean,
+        ParameterFloat,
+        ParameterInteger,
+        ParameterString,
+    )
+
+    kinds: dict[str, Any] = {
+        "String": ParameterString,
+        "Integer": ParameterInteger,
+        "Float": ParameterFloat,
+        "Boolean": ParameterBoolean,
+    }
+    parameters: dict[str, Any] = {}
+    for spec in parameter_specs(env):
+        extra = {"enum_values": list(spec.choices)} if spec.choices else {}
+        parameters[spec.name] = kinds[spec.kind](spec.name, default_value=spec.default, **extra)
+    return parameters
