@@ -12,13 +12,11 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from lambdas.recipe.spec import NOVA_SFT_IMAGE_ACCOUNTS, NOVA_SFT_IMAGE_REPOSITORY
 from pipeline.config import EnvironmentConfig, ToolchainConfig
 from pipeline.definition_cache import (
     DEFAULT_CACHE_DIR,
@@ -26,21 +24,16 @@ from pipeline.definition_cache import (
     pipeline_definition,
 )
 from stacks.data_stack import DataExports
-from stacks.functions import RUNS_PREFIX, PipelineFunctions
-from stacks.iam_statements import allow, default_policy
-from stacks.nag import acknowledge, wildcard_resource
+from stacks.functions import PipelineFunctions
 from stacks.notifications import ApprovalNotifications
 from stacks.smoke_access import SmokeTestRole, toolchain_bus_arn
+from stacks.training_roles import pipeline_role, training_job_role
 
 GROUP_LOGICAL_ID = "CheckpointsGroup"
 # CloudFormation cannot update a group's description, and the group's name is fixed: a
 # description that followed configuration would one day force a replacement that fails (the name
 # is taken by the retained group). So it is the same text in every environment, for good.
 GROUP_DESCRIPTION = "Nova 2 Lite SFT checkpoints: one version per pipeline run"
-SAGEMAKER = "sagemaker.amazonaws.com"
-# Where SageMaker training jobs write their logs and metrics.
-TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-TRAINING_METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"
 
 
 def definition_cache_dir(scope: Construct) -> Path | None:
@@ -99,7 +92,7 @@ class TrainingStack(cdk.Stack):
         )
         key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
 
-        self.training_role = self._training_role(data_bucket, artifacts_bucket, key)
+        self.training_role = training_job_role(self, data_bucket, artifacts_bucket, key)
         self.functions = PipelineFunctions(
             self,
             "Functions",
@@ -110,7 +103,7 @@ class TrainingStack(cdk.Stack):
             log_retention_days=config.log_retention_days,
             retain_logs=config.termination_protection,
         )
-        self.pipeline_role = self._pipeline_role()
+        self.pipeline_role = pipeline_role(self, self.training_role, self.functions)
 
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,
@@ -145,175 +138,6 @@ class TrainingStack(cdk.Stack):
             self, "ToolchainBus", toolchain_bus_arn(toolchain, self.partition)
         )
         self.notifications.rule.add_target(targets.EventBus(bus))
-
-    # -- roles ------------------------------------------------------------------------------------
-
-    def _training_role(
-        self, data_bucket: s3.IBucket, artifacts_bucket: s3.IBucket, key: kms.IKey
-    ) -> iam.Role:
-        # Everything a run reads or writes in the artifacts bucket is under runs/<execution id>/.
-        runs_objects = artifacts_bucket.arn_for_objects(f"{RUNS_PREFIX}*")
-        role = iam.Role(
-            self,
-            "TrainingJobRole",
-            assumed_by=iam.ServicePrincipal(SAGEMAKER),
-            description="SageMaker execution role of the Nova SFT training jobs",
-        )
-        escrow = f"arn:{self.partition}:s3:::customer-escrow-{self.account}*"
-        image_repository = self.format_arn(
-            service="ecr",
-            account=NOVA_SFT_IMAGE_ACCOUNTS[self.region],
-            resource="repository",
-            resource_name=NOVA_SFT_IMAGE_REPOSITORY,
-        )
-        training_logs = self.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name=f"{TRAINING_LOG_GROUP}:*",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
-        for statement in (
-            # Read the training (and validation) data channels.
-            allow(["s3:ListBucket"], data_bucket.bucket_arn),
-            allow(["s3:GetObject"], data_bucket.arn_for_objects("*")),
-            # Read the run's rendered recipe channel; write the job's output archives. Both live
-            # under runs/, so the job can neither read nor overwrite anything else in the bucket.
-            allow(["s3:ListBucket"], artifacts_bucket.bucket_arn),
-            allow(["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], runs_objects),
-            # Both buckets use the key; Encrypt is what SageMaker asks for when the job's output
-            # names a KMS key.
-            allow(
-                ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt", "kms:DescribeKey"],
-                key.key_arn,
-            ),
-            # Start from a prior checkpoint: it sits in an AWS-managed escrow bucket that only
-            # this account may read. Read-only, and only this account's escrow buckets.
-            allow(["s3:ListBucket"], escrow),
-            allow(["s3:GetObject"], f"{escrow}/*"),
-            # Pull the Nova training image from its publisher's repository in this region.
-            allow(
-                [
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                    "ecr:BatchCheckLayerAvailability",
-                ],
-                image_repository,
-            ),
-            # The job's own log streams, in SageMaker's log group for training jobs.
-            allow(
-                [
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                ],
-                training_logs,
-            ),
-        ):
-            role.add_to_principal_policy(statement)
-
-        for resource, reason in (
-            (
-                data_bucket.arn_for_objects("*"),
-                "The job reads whichever dataset objects the run names in the data bucket.",
-            ),
-            (
-                runs_objects,
-                "The job reads its run's recipe and writes its outputs under per-run keys below "
-                "runs/.",
-            ),
-            (escrow, "Escrow bucket names end in a suffix AWS chooses; the prefix is the account."),
-            (f"{escrow}/*", "Checkpoint objects in this account's escrow buckets, read-only."),
-            (
-                training_logs,
-                "SageMaker names the log streams per job and instance, in its training log group.",
-            ),
-        ):
-            acknowledge(default_policy(role), wildcard_resource(self, resource), reason)
-
-        # ecr:GetAuthorizationToken supports no resource-level permission: a policy of its own
-        # keeps the "*" and its acknowledgment to this one action.
-        ecr_login = iam.Policy(
-            self,
-            "TrainingJobImageLogin",
-            statements=[allow(["ecr:GetAuthorizationToken"], "*")],
-            roles=[role],
-        )
-        acknowledge(
-            ecr_login,
-            "AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken has no resource-level permissions; the image pull itself "
-            "is limited to the Nova image repository.",
-        )
-        # cloudwatch:PutMetricData supports no resource-level permission either; the condition
-        # keeps it to SageMaker's training namespace.
-        metrics = iam.Policy(
-            self,
-            "TrainingJobMetrics",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],
-                    conditions={
-                        "StringEquals": {"cloudwatch:namespace": TRAINING_METRICS_NAMESPACE}
-                    },
-                )
-            ],
-            roles=[role],
-        )
-        acknowledge(
-            metrics,
-            "AwsSolutions-IAM5[Resource::*]",
-            "cloudwatch:PutMetricData has no resource-level permissions; the statement is "
-            "limited to the SageMaker training namespace by its condition.",
-        )
-        return role
-
-    def _pipeline_role(self) -> iam.Role:
-        role = iam.Role(
-            self,
-            "PipelineRole",
-            assumed_by=iam.ServicePrincipal(SAGEMAKER),
-            description="Execution role of the Nova SFT SageMaker pipeline",
-        )
-        training_jobs = self.format_arn(
-            service="sagemaker", resource="training-job", resource_name="*"
-        )
-        functions = self.functions
-        for statement in (
-            # Run the training step. SageMaker Pipelines tags the jobs it starts, and creating a
-            # tagged job needs AddTags as well.
-            allow(
-                [
-                    "sagemaker:CreateTrainingJob",
-                    "sagemaker:DescribeTrainingJob",
-                    "sagemaker:StopTrainingJob",
-                    "sagemaker:AddTags",
-                ],
-                training_jobs,
-            ),
-            # Hand the training role to SageMaker, and to nothing else.
-            iam.PolicyStatement(
-                actions=["iam:PassRole"],
-                resources=[self.training_role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": SAGEMAKER}},
-            ),
-            # Run the Lambda steps: these three functions, unqualified (no versions or aliases).
-            allow(
-                ["lambda:InvokeFunction"],
-                functions.validate.function_arn,
-                functions.prepare.function_arn,
-                functions.register.function_arn,
-            ),
-        ):
-            role.add_to_principal_policy(statement)
-        acknowledge(
-            default_policy(role),
-            wildcard_resource(self, training_jobs),
-            "Pipelines name each training job at run time; the ARN is limited to training jobs "
-            "of this account and region.",
-        )
-        return role
 
     # -- pipeline ---------------------------------------------------------------------------------
 
