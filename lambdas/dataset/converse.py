@@ -58,122 +58,14 @@ class _PartTally:
         self.first_without: Where | None = None
 
 
-class ConverseFormat(TurnChecks):
-    """The per-sample and dataset-level rules of bedrock-conversation-2024.
+class SampleRules(TurnChecks):
+    """The whole-sample rules: schemaVersion, the system prompt, a sample's media (one kind, in
+    the dataset's kind, within the count) and its reasoning against the recipe's setting."""
 
-    `global_batch_size` is the recipe's training_config.global_batch_size (the dataset needs at
-    least that many samples). `reasoning_enabled` is the recipe's reasoning_enabled: True
-    requires reasoningContent in every sample, False forbids it, None only requires it to be used
-    consistently. `dataset_bucket`, when given, is the bucket every media URI must be in.
-    """
-
-    name = SCHEMA_VERSION
-
-    def __init__(
-        self,
-        sink: Sink,
-        *,
-        global_batch_size: int,
-        reasoning_enabled: bool | None,
-        dataset_bucket: str | None = None,
-    ) -> None:
-        if (
-            isinstance(global_batch_size, bool)
-            or not isinstance(global_batch_size, int)
-            or global_batch_size < 1
-        ):
-            raise ValueError(
-                f"global_batch_size must be a positive integer, got {global_batch_size!r}"
-            )
-        if reasoning_enabled not in (True, False, None):
-            raise ValueError(
-                f"reasoning_enabled must be True, False or None, got {reasoning_enabled!r}"
-            )
-        if dataset_bucket is not None and not dataset_bucket:
-            raise ValueError("dataset_bucket must be a bucket name or None, got ''")
-        self.global_batch_size = global_batch_size
-        self.reasoning_enabled = reasoning_enabled
-        self.dataset_bucket = dataset_bucket
-        self._sink = sink
-        self._add: Callable[[str, str, str], None] = sink.add
-        self._objects = 0
-        self._parts = {part: _PartTally() for part in PARTS}
-        self.media_kind: str | None = None
-        self._media_kind_at: Where = ("", 0)
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "global_batch_size": self.global_batch_size,
-            "reasoning_enabled": self.reasoning_enabled,
-            "dataset_bucket": self.dataset_bucket,
-            "min_samples": MIN_SAMPLES,
-            "max_samples": MAX_SAMPLES,
-        }
-
-    def parts_used(self) -> dict[str, int]:
-        return {part: self._parts[part].used for part in PARTS}
-
-    # Reporting helpers -----------------------------------------------------------------------
-    def check_sample(self, obj: dict[str, Any]) -> None:
-        """Every per-sample rule for one parsed line (a JSON object)."""
-        self._objects += 1
-        if self.reasoning_enabled is not True and is_clean_text_sample(obj):
-            # Nothing to report, and only the system prompt to tally (property tests hold this
-            # shortcut to the full walk below).
-            self._tally_clean("system" in obj)
-        else:
-            self._check_sample(obj)
-
-    def _check_sample(self, obj: dict[str, Any]) -> None:
-        if not obj.keys() <= TOP_KEYS or "messages" not in obj:
-            self._keys(obj, TOP_KEYS, ("messages",), "$")
-        version = obj.get("schemaVersion", ABSENT)
-        if version != SCHEMA_VERSION:
-            self._check_version(version)
-        has_system = "system" in obj
-        if has_system:
-            self._check_system(obj["system"])
-        has_tools = "toolConfig" in obj
-        sample = SampleState(self._check_tool_config(obj["toolConfig"]) if has_tools else None)
-        messages = obj.get("messages", ABSENT)
-        if type(messages) is list and messages:
-            self._check_messages(messages, sample)
-        elif type(messages) is list:
-            self._add(
-                "list.empty",
-                "$.messages",
-                "messages is empty: add a user turn and an assistant turn",
-            )
-        elif messages is not ABSENT:
-            self._type("$.messages", messages, "array")
-        if sample.media:
-            self._check_sample_media(sample)
-        if sample.reasoning_path or self.reasoning_enabled:
-            self._check_sample_reasoning(sample)
-        tallies = self._parts
-        for part, used in (
-            ("system", has_system),
-            ("tools", has_tools),
-            ("reasoning", sample.reasoning_path),
-            ("media", sample.media),
-        ):
-            tally = tallies[part]
-            if used:
-                tally.used += 1
-                if tally.first_with is None:
-                    tally.first_with = (self._sink.current_source, self._sink.current_line)
-            elif tally.first_without is None:
-                tally.first_without = (self._sink.current_source, self._sink.current_line)
-
-    def _tally_clean(self, has_system: bool) -> None:
-        """The part tallies of a clean text-only sample: a system prompt at most."""
-        for part, tally in self._parts.items():
-            if part == "system" and has_system:
-                tally.used += 1
-                if tally.first_with is None:
-                    tally.first_with = (self._sink.current_source, self._sink.current_line)
-            elif tally.first_without is None:
-                tally.first_without = (self._sink.current_source, self._sink.current_line)
+    reasoning_enabled: bool | None
+    media_kind: str | None
+    _media_kind_at: Where
+    _sink: Sink
 
     def _check_version(self, version: object) -> None:
         if version is ABSENT:
@@ -271,7 +163,122 @@ class ConverseFormat(TurnChecks):
             if "text" in block:
                 self._check_text(block["text"], f"{path}.text")
 
-    # Messages --------------------------------------------------------------------------------
+
+class ConverseFormat(SampleRules):
+    """The per-sample and dataset-level rules of bedrock-conversation-2024.
+
+    `global_batch_size` is the recipe's training_config.global_batch_size (the dataset needs at
+    least that many samples). `reasoning_enabled` is the recipe's reasoning_enabled: True
+    requires reasoningContent in every sample, False forbids it, None only requires it to be used
+    consistently. `dataset_bucket`, when given, is the bucket every media URI must be in.
+    """
+
+    name = SCHEMA_VERSION
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        global_batch_size: int,
+        reasoning_enabled: bool | None,
+        dataset_bucket: str | None = None,
+    ) -> None:
+        if (
+            isinstance(global_batch_size, bool)
+            or not isinstance(global_batch_size, int)
+            or global_batch_size < 1
+        ):
+            raise ValueError(
+                f"global_batch_size must be a positive integer, got {global_batch_size!r}"
+            )
+        if reasoning_enabled not in (True, False, None):
+            raise ValueError(
+                f"reasoning_enabled must be True, False or None, got {reasoning_enabled!r}"
+            )
+        if dataset_bucket is not None and not dataset_bucket:
+            raise ValueError("dataset_bucket must be a bucket name or None, got ''")
+        self.global_batch_size = global_batch_size
+        self.reasoning_enabled = reasoning_enabled
+        self.dataset_bucket = dataset_bucket
+        self._sink = sink
+        self._add: Callable[[str, str, str], None] = sink.add
+        self._objects = 0
+        self._parts = {part: _PartTally() for part in PARTS}
+        self.media_kind: str | None = None
+        self._media_kind_at: Where = ("", 0)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "global_batch_size": self.global_batch_size,
+            "reasoning_enabled": self.reasoning_enabled,
+            "dataset_bucket": self.dataset_bucket,
+            "min_samples": MIN_SAMPLES,
+            "max_samples": MAX_SAMPLES,
+        }
+
+    def parts_used(self) -> dict[str, int]:
+        return {part: self._parts[part].used for part in PARTS}
+
+    def check_sample(self, obj: dict[str, Any]) -> None:
+        """Every per-sample rule for one parsed line (a JSON object)."""
+        self._objects += 1
+        if self.reasoning_enabled is not True and is_clean_text_sample(obj):
+            # Nothing to report, and only the system prompt to tally (property tests hold this
+            # shortcut to the full walk below).
+            self._tally_clean("system" in obj)
+        else:
+            self._check_sample(obj)
+
+    def _check_sample(self, obj: dict[str, Any]) -> None:
+        if not obj.keys() <= TOP_KEYS or "messages" not in obj:
+            self._keys(obj, TOP_KEYS, ("messages",), "$")
+        version = obj.get("schemaVersion", ABSENT)
+        if version != SCHEMA_VERSION:
+            self._check_version(version)
+        has_system = "system" in obj
+        if has_system:
+            self._check_system(obj["system"])
+        has_tools = "toolConfig" in obj
+        sample = SampleState(self._check_tool_config(obj["toolConfig"]) if has_tools else None)
+        messages = obj.get("messages", ABSENT)
+        if type(messages) is list and messages:
+            self._check_messages(messages, sample)
+        elif type(messages) is list:
+            self._add(
+                "list.empty",
+                "$.messages",
+                "messages is empty: add a user turn and an assistant turn",
+            )
+        elif messages is not ABSENT:
+            self._type("$.messages", messages, "array")
+        if sample.media:
+            self._check_sample_media(sample)
+        if sample.reasoning_path or self.reasoning_enabled:
+            self._check_sample_reasoning(sample)
+        tallies = self._parts
+        for part, used in (
+            ("system", has_system),
+            ("tools", has_tools),
+            ("reasoning", sample.reasoning_path),
+            ("media", sample.media),
+        ):
+            tally = tallies[part]
+            if used:
+                tally.used += 1
+                if tally.first_with is None:
+                    tally.first_with = (self._sink.current_source, self._sink.current_line)
+            elif tally.first_without is None:
+                tally.first_without = (self._sink.current_source, self._sink.current_line)
+
+    def _tally_clean(self, has_system: bool) -> None:
+        """The part tallies of a clean text-only sample: a system prompt at most."""
+        for part, tally in self._parts.items():
+            if part == "system" and has_system:
+                tally.used += 1
+                if tally.first_with is None:
+                    tally.first_with = (self._sink.current_source, self._sink.current_line)
+            elif tally.first_without is None:
+                tally.first_without = (self._sink.current_source, self._sink.current_line)
 
     def finish(self, samples: int, add: Callable[[str, str, Where | None, str], None]) -> None:
         """The dataset-level rules, once every line was checked; `add(rule, message, at, path)`."""

@@ -1,8 +1,10 @@
 """Tool and media checks of the bedrock-conversation-2024 format (mixed into `ConverseFormat`).
 
-Every method reports through `self._add(rule, path, message)` and `self._type(path, value,
-expected)`, which `ConverseFormat` provides; a null where the format needs a value is a
-`field.null` finding, whatever the level.
+`FieldChecks` holds the shared field helpers (`_keys`, `_type`, `_check_text`), `ToolChecks` the
+toolConfig, toolUse and toolResult rules, `MediaChecks` the image, video, document and
+s3Location rules; `ToolAndMediaChecks` combines them. Every method reports through
+`self._add(rule, path, message)`, which `ConverseFormat` provides; a null where the format needs
+a value is a `field.null` finding, whatever the level.
 """
 
 from __future__ import annotations
@@ -69,10 +71,9 @@ class SampleState:
         self.order_reported = False
 
 
-class ToolAndMediaChecks:
-    """The toolConfig, toolUse, toolResult and media rules."""
+class FieldChecks:
+    """The field helpers every part check reports through: keys, JSON types and text."""
 
-    dataset_bucket: str | None
     _add: Callable[[str, str, str], None]
 
     def _keys(
@@ -105,14 +106,14 @@ class ToolAndMediaChecks:
         else:
             self._add("field.type", path, f"expected a JSON {expected}, found {a_json(value)}")
 
-    # Samples ---------------------------------------------------------------------------------
-
     def _check_text(self, text: object, path: str) -> None:
         problem = text_problem(text)
         if problem is not None:
             self._add(problem[0], path, problem[1])
 
-    # Tools -----------------------------------------------------------------------------------
+
+class ToolChecks(FieldChecks):
+    """The toolConfig, toolUse and toolResult rules."""
 
     def _check_tool_config(self, config: object) -> set[str]:
         """The declared tool names (those that could be read, even from a broken spec)."""
@@ -299,7 +300,11 @@ class ToolAndMediaChecks:
         elif type(block["json"]) is not dict:
             self._type(f"{path}.json", block["json"], "object")
 
-    # Media -----------------------------------------------------------------------------------
+
+class MediaChecks(FieldChecks):
+    """The image, video and document rules, and their source.s3Location."""
+
+    dataset_bucket: str | None
 
     def _check_media(self, kind: str, value: object, path: str, sample: SampleState) -> None:
         sample.media[kind] = sample.media.get(kind, 0) + 1
@@ -376,3 +381,8 @@ class ToolAndMediaChecks:
                 f"the media is in bucket {quote(match.group(1))} but the dataset is in "
                 f"{quote(self.dataset_bucket)}: copy the media into the dataset's bucket",
             )
+
+
+class ToolAndMediaChecks(ToolChecks, MediaChecks):
+    """The toolConfig, toolUse, toolResult and media rules (plain mixins: no extra call on the
+    validator's inner loop)."""
