@@ -23,6 +23,7 @@ from tests.pipeline.commands.helpers import (
 )
 
 TRAIN = "s3://data-dev/datasets/train.jsonl"
+SOURCE_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/nova-sft-dev-checkpoints/1"
 
 
 @pytest.fixture
@@ -362,25 +363,32 @@ def test_validation_none_replays_without_validation_data(
     assert "ValidationDataS3Uri" not in document["unrecorded_parameters"]
 
 
-def test_validation_twice_is_a_usage_error(
-    aws: boto3.Session, cdk_json: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ("--validation", "none", "--set", "ValidationDataS3Uri=s3://b/k"),
+            "--validation and --set ValidationDataS3Uri=... both given",
+        ),
+        (
+            ("--set", f"SourceModelPackageArn={SOURCE_ARN}"),
+            "it is the package being promoted",
+        ),
+    ],
+    ids=["validation-twice", "another-source"],
+)
+def test_conflicting_options_are_usage_errors(
+    aws: boto3.Session,
+    cdk_json: Path,
+    capsys: pytest.CaptureFixture[str],
+    options: tuple[str, ...],
+    message: str,
 ) -> None:
-    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/nova-sft-dev-checkpoints/1"
     status, _, err = run_cli(
-        capsys,
-        "promote",
-        arn,
-        "--to",
-        "staging",
-        "--validation",
-        "none",
-        "--set",
-        "ValidationDataS3Uri=s3://b/k",
-        "--cdk-json",
-        str(cdk_json),
+        capsys, "promote", SOURCE_ARN, "--to", "staging", *options, "--cdk-json", str(cdk_json)
     )
     assert status == 2
-    assert "--validation and --set ValidationDataS3Uri=... both given" in err
+    assert message in err
 
 
 def test_a_replay_from_a_checkpoint_of_another_technique_is_refused(
@@ -398,25 +406,6 @@ def test_a_replay_from_a_checkpoint_of_another_technique_is_refused(
     assert f"Technique LoRA cannot continue from checkpoint {full.checkpoint_uri}" in err
     assert f"trained with FullRank ({full.model_package_arn})" in err
     assert staging_executions(staging) == []
-
-
-def test_promote_refuses_to_name_another_source(
-    aws: boto3.Session, cdk_json: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/nova-sft-dev-checkpoints/1"
-    status, _, err = run_cli(
-        capsys,
-        "promote",
-        arn,
-        "--to",
-        "staging",
-        "--set",
-        f"SourceModelPackageArn={arn}",
-        "--cdk-json",
-        str(cdk_json),
-    )
-    assert status == 2
-    assert "it is the package being promoted" in err
 
 
 def test_the_replays_checkpoint_records_the_package_it_replays(
