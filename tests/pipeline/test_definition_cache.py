@@ -7,6 +7,7 @@ Builds here are real SDK builds (offline, like every definition build); a spy ar
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 from collections.abc import Callable
@@ -30,24 +31,46 @@ from tests.pipeline.test_definition import ENV
 TOKENS = {name: f"${{Token[TOKEN.{900 + i}]}}" for i, name in enumerate(REFERENCES)}
 
 
+# A build is deterministic (tests/pipeline/test_offline_sdk.py proves it byte for byte), so the
+# SDK runs once per distinct environment in this module: what these tests check is when the
+# cache asks for a build and what it keeps, not the build itself.
+_REAL_BUILD: Callable[..., str] = definition_cache._build
+_BUILT: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _sdk_builds_once_per_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    def build_once(env: Any) -> str:
+        key = repr(env)
+        if key not in _BUILT:
+            _BUILT[key] = _REAL_BUILD(env)
+        return _BUILT[key]
+
+    monkeypatch.setattr(definition_cache, "_build", build_once)
+
+
 @pytest.fixture
 def builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the environments built from here on (each entry is one real build)."""
+    """The names of the environments the cache asked to build from here on."""
     built: list[str] = []
-    real_build: Callable[..., str] = definition_cache._build
+    build_once: Callable[..., str] = definition_cache._build
 
     def counting_build(env: Any) -> str:
         built.append(env.name)
-        return real_build(env)
+        return build_once(env)
 
     monkeypatch.setattr(definition_cache, "_build", counting_build)
     return built
 
 
-def _direct_build(references: dict[str, str]) -> dict[str, Any]:
-    """What the builder gives when called with the references themselves, bypassing the cache."""
-    pipeline = build_pipeline(env=ENV, **references)
-    return dict(json.loads(definition_json(pipeline)))
+@functools.cache
+def _direct_build_text() -> str:
+    """What the builder gives when called with TOKENS themselves, bypassing the cache."""
+    return definition_json(build_pipeline(env=ENV, **TOKENS))
+
+
+def _direct_build() -> dict[str, Any]:
+    return dict(json.loads(_direct_build_text()))
 
 
 def test_a_cached_read_equals_a_direct_build_and_skips_the_sdk(
@@ -57,7 +80,7 @@ def test_a_cached_read_equals_a_direct_build_and_skips_the_sdk(
     second = pipeline_definition(ENV, TOKENS, cache_dir=tmp_path)
 
     assert builds == [ENV.name]  # the second call read the file
-    assert first == second == _direct_build(TOKENS)
+    assert first == second == _direct_build()
     (cached,) = tmp_path.glob("*.json")
     assert cached.name == f"{ENV.name}-{cache_key(ENV)}.json"
 
@@ -157,7 +180,7 @@ def test_an_unwritable_folder_still_gives_the_definition(
 
     document = pipeline_definition(ENV, TOKENS, cache_dir=not_a_folder)
 
-    assert document == _direct_build(TOKENS)
+    assert document == _direct_build()
     assert f"warning: pipeline definition not cached in {not_a_folder}" in capsys.readouterr().err
 
 
