@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from pipeline.rehearsal.endpoint import LocalEndpoint
+from pipeline.rehearsal.in_process import cold_start
 
 if TYPE_CHECKING:
     from tests.cloud_assembly import Assembly
@@ -60,8 +61,11 @@ def _boto_session(local_endpoint: LocalEndpoint) -> boto3.Session:
 
 @pytest.fixture
 def aws(local_endpoint: LocalEndpoint, _boto_session: boto3.Session) -> boto3.Session:
-    """A boto3 session against a freshly reset moto server."""
+    """A boto3 session against a freshly reset moto server, and the Lambda modules cold: a
+    rehearsal earlier in this process may have left their cached clients pointing at its own
+    endpoint, which is gone."""
     local_endpoint.reset()
+    cold_start()
     return _boto_session
 
 
