@@ -7,6 +7,9 @@ VENV := .venv
 TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
+# pytest workers (pytest-xdist): the suite is CPU-bound and this machine class has 2 cores;
+# `make unit PYTEST_WORKERS=0` runs it in one process.
+PYTEST_WORKERS ?= 2
 
 # Offline and quiet: no instance metadata probing, no SDK telemetry, no Node end-of-life banner.
 export AWS_EC2_METADATA_DISABLED := true
@@ -44,7 +47,7 @@ lint: $(VENV)/.installed ## ruff (lint and format) and mypy
 	$(VENV)/bin/mypy .
 
 unit: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed ## pytest (IAM tests read AWS's reference data in .venv-tools)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS)
 
 scan: synth $(TOOLS)/.installed ## cfn-lint and checkov on the synthesized templates
 	find cdk.out -name '*.template.json' -print0 | xargs -0 $(TOOLS)/bin/cfn-lint --ignore-checks W3005 --
