@@ -64,11 +64,11 @@ def decide(
             )
         elif not value > parent:
             failures.append(
-                f"{metric} {shown(value)} does not beat the parent's {shown(parent)} "
+                f"{metric} {shown(value)} does not beat the parent score {shown(parent)} "
                 f"({comparison.source or comparison.parent})"
             )
         else:
-            passed.append(f"beats the parent's {shown(parent)}")
+            passed.append(f"beats the parent score {shown(parent)}")
     if failures:
         text = "rejected: " + "; ".join(failures)
         description = (

@@ -38,13 +38,13 @@ def test_a_score_below_the_threshold_is_rejected_with_the_reason() -> None:
 def test_improvement_required_and_beaten() -> None:
     verdict = decide(Gate("rougeL", 0.3, True), "rougeL", 0.43, PARENT, PENDING)
     assert verdict.passed is True
-    assert verdict.text == "passed: rougeL 0.43 >= 0.3, beats the parent's 0.41"
+    assert verdict.text == "passed: rougeL 0.43 >= 0.3, beats the parent score 0.41"
 
 
 def test_improvement_required_and_equal_is_rejected_naming_the_parent_value() -> None:
     verdict = decide(Gate("rougeL", 0.3, True), "rougeL", 0.41, PARENT, PENDING)
     assert verdict.status == "Rejected"
-    assert "rougeL 0.41 does not beat the parent's 0.41 (arn:parent)" in verdict.text
+    assert "rougeL 0.41 does not beat the parent score 0.41 (arn:parent)" in verdict.text
 
 
 def test_improvement_required_without_a_comparable_parent_score_is_rejected() -> None:

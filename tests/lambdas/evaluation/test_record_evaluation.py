@@ -60,7 +60,7 @@ def test_the_baseline_is_what_the_next_run_from_the_base_model_is_compared_with(
     event = {**stage_run(s3, "job-1"), **stage_evaluation(s3, "job-1"), **gate(improve=True)}
     result = register_checkpoint.handler(event)
     assert result["ScoreChange"] == "+0.2301"
-    assert "beats the parent's 0.2" in result["GateVerdict"]
+    assert "beats the parent score 0.2" in result["GateVerdict"]
 
 
 def test_a_package_gets_its_scores_and_keeps_everything_else(clients: tuple[Any, Any]) -> None:

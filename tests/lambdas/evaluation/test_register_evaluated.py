@@ -119,7 +119,7 @@ def test_round_two_is_compared_with_round_one(clients: tuple[Any, Any]) -> None:
     }
     second = module.handler(event)
     assert second["ScoreChange"] == "+0.02"
-    assert second["GateVerdict"] == "passed: rougeL 0.4501 >= 0.3, beats the parent's 0.4301"
+    assert second["GateVerdict"] == "passed: rougeL 0.4501 >= 0.3, beats the parent score 0.4301"
     metadata = describe(sm, second["ModelPackageArn"])["CustomerMetadataProperties"]
     assert metadata["ParentEvaluationScore"] == "0.4301"
     assert metadata["EvaluationScoreChange"] == "+0.02"
@@ -139,7 +139,7 @@ def test_no_improvement_over_the_parent_is_rejected(clients: tuple[Any, Any]) ->
     )
     package = describe(sm, second["ModelPackageArn"])
     assert package["ModelApprovalStatus"] == "Rejected"
-    assert "does not beat the parent's 0.4301" in package["ModelPackageDescription"]
+    assert "does not beat the parent score 0.4301" in package["ModelPackageDescription"]
     assert second["ScoreChange"] == "-0.03"
 
 
@@ -174,7 +174,7 @@ def test_a_baseline_of_the_base_model_is_the_first_runs_parent(clients: tuple[An
     assert BASELINES + key.removeprefix("baselines/") == f"s3://artifacts-bucket/{key}"
     result = register(s3, "job-1", **gate(improve=True))
     assert result["ScoreChange"] == "+0.1"
-    assert "beats the parent's 0.3301" in result["GateVerdict"]
+    assert "beats the parent score 0.3301" in result["GateVerdict"]
 
 
 def test_running_the_step_again_returns_the_same_package(clients: tuple[Any, Any]) -> None:
