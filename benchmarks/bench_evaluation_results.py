@@ -21,8 +21,10 @@ Memory growth is the peak resident set during a call minus the resident set just
 (/proc/self/clear_refs resets the peak; Linux only), after a warm-up call on a small archive.
 
 Run: .venv/bin/python benchmarks/bench_evaluation_results.py [--gib 1.0] [--quick]
-Targets (issue 14): time <= 1.25 x the zlib inflate, memory growth <= 64 MiB. Exit status 1
-when a target is missed. Figures vary with machine load; the ratio measured in the same run is
+Targets (issue 14): time <= 1.25 x the zlib inflate, memory growth <= 64 MiB, for the 1 GiB
+archive. Exit status 1 when a target is missed. `--quick` (64 MiB) checks the script in under
+a minute; there the registration's fixed cost (about 0.3 s of registry and S3 calls) weighs
+against a sub-second inflate, so its ratio is no measure of the target. Figures vary with machine load; the ratio measured in the same run is
 the stable figure.
 """
 
@@ -43,8 +45,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from benchmarks.bench_checkpoint import (  # noqa: E402 - after the path is set
+from bench_checkpoint import (  # noqa: E402 - the archive writer, staging and measuring
     GIB,
     MIB,
     REGION,
