@@ -70,7 +70,10 @@ def register_evaluated(
             approval_status=assessment.verdict.status,
             metadata=assessment.entries,
             model_metrics=assessment.model_metrics(),
-            description_note=assessment.verdict.description,
+            # A rejection's reason, and which results file was read when there were several.
+            description_note=" ".join(
+                part for part in (assessment.verdict.description, assessment.results.note()) if part
+            ),
         )
 
     registered = register_checkpoint(sm, s3, request, extras=extras)

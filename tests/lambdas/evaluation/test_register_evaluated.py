@@ -260,3 +260,22 @@ def test_bad_evaluation_inputs_are_listed_at_once(clients: tuple[Any, Any]) -> N
     assert "EvaluationDataSha256 is missing" in message
     assert "GateMetric='rougeL_stderr'" in message
     assert "GateThreshold='high'" in message
+
+
+def test_several_results_files_are_said_in_the_description_and_report(
+    clients: tuple[Any, Any],
+) -> None:
+    sm, s3 = clients
+    older = results_member(stamp="2026-12-03T09-00-00.000000")
+    archive = tar_gz(
+        Member(results_member(), results_json()),
+        Member(older, results_json({**GEN_QA, "rougeL": 0.1})),
+    )
+    event = {**stage_run(s3, "job-1"), **stage_evaluation(s3, "job-1", archive=archive), **gate()}
+    result = module.handler(event)
+    assert result["EvaluationScore"] == "0.4301"
+    description = describe(sm, result["ModelPackageArn"])["ModelPackageDescription"]
+    assert "2 results files in s3://artifacts-bucket/runs/job-1/evaluation/" in description
+    assert older in description
+    report = read_json(s3, event["EvaluationReportS3Uri"])
+    assert report["results"]["ignored"] == [older]
