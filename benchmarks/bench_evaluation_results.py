@@ -24,8 +24,8 @@ Run: .venv/bin/python benchmarks/bench_evaluation_results.py [--gib 1.0] [--quic
 Targets (issue 14): time <= 1.25 x the zlib inflate, memory growth <= 64 MiB, for the 1 GiB
 archive. Exit status 1 when a target is missed. `--quick` (64 MiB) checks the script in under
 a minute; there the registration's fixed cost (about 0.3 s of registry and S3 calls) weighs
-against a sub-second inflate, so its ratio is no measure of the target. Figures vary with machine load; the ratio measured in the same run is
-the stable figure.
+against a sub-second inflate, so its ratio is no measure of the target. Figures vary with
+machine load; the ratio measured in the same run is the stable figure.
 """
 
 from __future__ import annotations
