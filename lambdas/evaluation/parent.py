@@ -68,6 +68,27 @@ def _data_text(data_sha256: str) -> str:
     return f"evaluation data sha256 {data_sha256}" if data_sha256 else "its benchmark data"
 
 
+def missing_baseline(
+    error: ClientError, model: str, task: str, data_sha256: str, uri: str
+) -> Comparison | None:
+    """ "No comparable score" when the baseline does not exist, else None (the error stands).
+
+    S3 answers a missing key with 403 AccessDenied, not 404, to a caller without s3:ListBucket
+    (the functions have GetObject on `baselines/*` only), so a plain denial means "no baseline
+    yet" too; a KMS denial means the object exists and stays an error.
+    """
+    code = error_code(error)
+    if code not in NOT_FOUND and code not in ("AccessDenied", "403"):
+        return None
+    return Comparison(
+        model,
+        reason=(
+            f"no baseline of {model} for {task} on {_data_text(data_sha256)} ({uri}); "
+            "score the base model first: python -m pipeline evaluate --base-model"
+        ),
+    )
+
+
 def read_baseline(s3: Any, prefix: str, model: str, task: str, data_sha256: str) -> Comparison:
     """The base model's scores for this task and data, from its baseline object."""
     uri = baseline_uri(prefix, model, task, data_sha256)
@@ -77,15 +98,10 @@ def read_baseline(s3: Any, prefix: str, model: str, task: str, data_sha256: str)
         data = body.read(MAX_BASELINE_BYTES + 1)
         body.close()
     except ClientError as error:
-        if error_code(error) in NOT_FOUND:
-            return Comparison(
-                model,
-                reason=(
-                    f"no baseline of {model} for {task} on {_data_text(data_sha256)} ({uri}); "
-                    "score the base model first: python -m pipeline evaluate --base-model"
-                ),
-            )
-        raise s3_read_error(error, uri, "") from error
+        missing = missing_baseline(error, model, task, data_sha256, uri)
+        if missing is None:
+            raise s3_read_error(error, uri, "") from error
+        return missing
     try:
         document = json.loads(data[:MAX_BASELINE_BYTES])
         metrics = document["metrics"]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+from botocore.exceptions import ClientError
+
 from lambdas.evaluation import Comparison, Gate, decide
 from lambdas.evaluation.gate import verdict_entry
+from lambdas.evaluation.parent import missing_baseline
 from lambdas.registry import metadata_problem
 
 PENDING = "PendingManualApproval"
@@ -64,3 +68,21 @@ def test_the_verdict_fits_the_registry_metadata_alphabet() -> None:
     entry = verdict_entry(verdict.text)
     assert metadata_problem("GateVerdict", entry) is None
     assert entry.startswith("rejected: rougeL 0.2 lt threshold 0.3")
+
+
+@pytest.mark.parametrize(
+    ("code", "missing"),
+    [
+        ("NoSuchKey", True),
+        ("AccessDenied", True),  # S3's answer to a missing key without s3:ListBucket
+        ("KMS.AccessDeniedException", False),
+        ("SlowDown", False),
+    ],
+)
+def test_a_baseline_that_is_not_there_is_no_comparable_score(code: str, missing: bool) -> None:
+    error = ClientError({"Error": {"Code": code, "Message": "m"}}, "GetObject")
+    found = missing_baseline(error, "nova-lite-2/prod", "gen_qa", "a" * 64, "s3://b/k.json")
+    assert (found is not None) == missing
+    if found is not None:
+        assert found.scores == {}
+        assert "python -m pipeline evaluate --base-model" in found.why_not("rougeL")
