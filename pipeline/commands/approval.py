@@ -33,7 +33,8 @@ def _add_parser(subparsers: common.Subparsers, status: str) -> None:
         f"Set a checkpoint's approval status to {status}, keeping the metadata it records. "
         + (
             "An approved checkpoint is what `start --from latest-approved` continues from "
-            "and what `promote` replays in the next environment."
+            "and what `promote` replays in the next environment. A checkpoint without a "
+            "score, or that failed its quality gate, needs --override-gate REASON."
             if status == "Approved"
             else "A rejected checkpoint is never chosen by --from latest-approved or promote."
         )
