@@ -9,10 +9,17 @@ A LambdaStep invokes `handler` with string inputs:
 - optional: `PipelineExecutionArn`, `ModelApprovalStatus` (default PendingManualApproval),
   `RecipeSha256` (checked against the recipe when given), `TrainDataS3Uri`,
   `ValidationDataS3Uri`, `TrainingInstanceType`, `MaxRuntimeSeconds` (recorded for replays),
-  `SourceModelPackageArn` (the package a replay replays, set by `promote`; "none" otherwise).
+  `SourceModelPackageArn` (the package a replay replays, set by `promote`; "none" otherwise);
+- the evaluation inputs (`EvaluationTask`, `EvaluationJobName`, `EvaluationModelArtifactsS3Uri`,
+  `EvaluationDataS3Uri`, `EvaluationDataSha256`, `EvaluationRunName`, `GateMetric`,
+  `GateThreshold`, `GateRequiresImprovement`, `EvaluationReportS3Uri`, `BaselineS3Prefix`;
+  lambdas.evaluation.inputs). With a task other than `none`, the package is created with its
+  scores, statistics report and the gate's status (lambdas.evaluation.steps).
 
 It returns, all as strings: `CheckpointS3Uri`, `ModelPackageArn`, `ParentModel`,
-`FinalTrainingLoss` ("" when the metrics are unavailable) and `TrainingSteps` (likewise).
+`FinalTrainingLoss` ("" when the metrics are unavailable) and `TrainingSteps` (likewise); and,
+when the event carries `EvaluationTask` (even `none`), `EvaluationScore`, `GateVerdict` and
+`ScoreChange` ("none", "not evaluated", "none" when not evaluated).
 A second call for the same training job returns the same package and creates nothing.
 Any problem raises with a message naming the object and the fix, before anything is
 registered (lambdas.registry.register_checkpoint).
@@ -27,6 +34,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from lambdas.evaluation import NOT_EVALUATED_OUTPUTS, EvaluationInputs, register_evaluated
 from lambdas.registry import (
     KEY_FINAL_LOSS,
     KEY_TRAINING_STEPS,
@@ -58,5 +66,11 @@ def _clients() -> tuple[Any, Any]:
 def handler(event: Mapping[str, Any], context: object = None) -> dict[str, str]:
     """LambdaStep entry point: see the module docstring for the event and the outputs."""
     request = RegistrationRequest.from_event(event)
+    evaluation = EvaluationInputs.from_event(event, with_gate=True)
     sagemaker, s3 = _clients()
-    return outputs(register_checkpoint(sagemaker, s3, request))
+    if evaluation is not None:
+        registered, scored = register_evaluated(sagemaker, s3, request, evaluation)
+        return {**outputs(registered), **scored}
+    result = outputs(register_checkpoint(sagemaker, s3, request))
+    # A definition that passes the evaluation inputs also declares their outputs.
+    return {**result, **NOT_EVALUATED_OUTPUTS} if "EvaluationTask" in event else result

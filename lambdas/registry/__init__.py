@@ -72,6 +72,7 @@ from lambdas.registry.records import (
     CheckpointRecord,
 )
 from lambdas.registry.registration import (
+    PackageExtras,
     Registered,
     client_token,
     describe_run,
@@ -115,6 +116,7 @@ __all__ = [
     "REGISTRATION_STATUSES",
     "CheckpointNotFoundError",
     "CheckpointRecord",
+    "PackageExtras",
     "RecipeFacts",
     "Registered",
     "RegistrationError",

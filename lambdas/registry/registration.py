@@ -7,7 +7,8 @@ job's output.tar.gz (`lambdas.checkpoint`); any problem raises before anything i
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -89,13 +90,33 @@ class Registered:
     created: bool
 
 
-def register_checkpoint(sm: Any, s3: Any, request: RegistrationRequest) -> Registered:
+@dataclass(frozen=True)
+class PackageExtras:
+    """What a caller adds to a new version (the evaluation's scores, lambdas.evaluation): more
+    metadata, ModelMetrics, the status to create it with, and a sentence appended to its
+    description (CreateModelPackage takes no ApprovalDescription; only an update does)."""
+
+    approval_status: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    model_metrics: Mapping[str, Any] | None = None
+    description_note: str = ""
+
+
+# Given the checkpoint URI and the version's metadata, returns what to add; called after every
+# read and check of registration, right before CreateModelPackage, and may raise.
+ExtrasHook = Callable[[str, Mapping[str, str]], PackageExtras]
+
+
+def register_checkpoint(
+    sm: Any, s3: Any, request: RegistrationRequest, *, extras: ExtrasHook | None = None
+) -> Registered:
     """Register the job's checkpoint as a new version of the group, once per training job.
 
     Order: the group must exist; a version already registered for the job is returned as it
-    is; then the recipe and the output archive are read and checked; only then is the version
-    created. Every failure raises RegistrationError or OutputArchiveError, with a message naming
-    the object and the fix, before CreateModelPackage, so nothing is registered on error.
+    is; then the recipe and the output archive are read and checked, and `extras` (if given)
+    adds to the version; only then is the version created. Every failure raises
+    RegistrationError or OutputArchiveError (or the hook's error), with a message naming the
+    object and the fix, before CreateModelPackage, so nothing is registered on error.
     """
     require_group(sm, request.group)
     try:
@@ -108,13 +129,25 @@ def register_checkpoint(sm: Any, s3: Any, request: RegistrationRequest) -> Regis
     check_recipe(request, facts)
     output = read_output_archive(s3, request)
     metadata = build_metadata(request, facts, output)
+    added = (
+        extras(output.checkpoint_uri, metadata)
+        if extras is not None
+        else PackageExtras(request.approval_status)
+    )
+    metadata = {**metadata, **added.metadata}
+    # The training job's name comes first: find_registration relies on it.
+    description = f"{describe_run(request, output)} {added.description_note}".strip()[:1024]
+    optional: dict[str, Any] = {}
+    if added.model_metrics is not None:
+        optional["ModelMetrics"] = dict(added.model_metrics)
     try:
         created = sm.create_model_package(
             ModelPackageGroupName=request.group,
-            ModelPackageDescription=describe_run(request, output),
-            ModelApprovalStatus=request.approval_status,
+            ModelPackageDescription=description,
+            ModelApprovalStatus=added.approval_status,
             CustomerMetadataProperties=metadata,
             ClientToken=client_token(request.group, request.training_job_name),
+            **optional,
         )
     except ClientError as error:
         raise sagemaker_error(
@@ -126,7 +159,7 @@ def register_checkpoint(sm: Any, s3: Any, request: RegistrationRequest) -> Regis
     record = CheckpointRecord(
         model_package_arn=arn,
         version=int(version) if version.isdigit() else 0,
-        approval_status=request.approval_status,
+        approval_status=added.approval_status,
         creation_time=None,
         metadata=metadata,
     )

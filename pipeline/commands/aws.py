@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
+from lambdas.evaluation import scorecard_of
 from lambdas.registry import CheckpointRecord, describe_checkpoint
 from pipeline.commands.common import InputError, OperationError
 from pipeline.config import EnvironmentConfig, ProjectConfig
@@ -204,4 +205,23 @@ def record_dict(record: CheckpointRecord) -> dict[str, Any]:
         "training_job": record.training_job_name,
         "training_steps": record.training_steps,
         "final_training_loss": record.final_loss,
+        "evaluation": evaluation_dict(record),
+    }
+
+
+def evaluation_dict(record: CheckpointRecord) -> dict[str, Any] | None:
+    """A checkpoint's recorded score, its change from the parent and its gate's verdict, as
+    JSON-ready data; None when it was never evaluated."""
+    card = scorecard_of(record.metadata)
+    if card is None:
+        return None
+    return {
+        "task": card.task,
+        "metric": card.metric,
+        "score": card.score,
+        "parent_score": card.parent_score,
+        "change": card.change,
+        "gate_verdict": card.verdict or None,
+        "metrics": dict(sorted(card.metrics.items())),
+        "report": card.report_uri or None,
     }

@@ -12,6 +12,7 @@ Commands:
 - `definition [--env NAME]`: the pipeline definition JSON of an environment, with readable
   placeholders (such as "<TrainingRole.Arn>") where deployment fills in ARNs and names.
 - `start`, `watch`, `lineage`, `metrics`, `approve`, `reject`: run and iterate (issue 7).
+- `evaluate`: score a checkpoint or the base model without training (issue 14).
 - `validate-data`: check a dataset on this machine before a run (issue 8).
 - `promote`: replay an approved checkpoint's run in the next environment (issue 5).
 
@@ -30,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from pipeline.commands import (
     approval,
     definition,
+    evaluate,
     lineage,
     metrics,
     promote,
@@ -49,7 +51,17 @@ from pipeline.commands.common import (
 from pipeline.config import ConfigError
 
 # In the order `--help` lists them (approval adds approve, then reject).
-COMMANDS = (definition, start, watch, lineage, metrics, approval, validate_data, promote)
+COMMANDS = (
+    definition,
+    start,
+    watch,
+    lineage,
+    metrics,
+    approval,
+    evaluate,
+    validate_data,
+    promote,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

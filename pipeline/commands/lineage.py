@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambdas.evaluation import scorecard_of
 from lambdas.registry import CheckpointRecord, list_checkpoints
 from pipeline.commands import common
 from pipeline.commands.aws import Sessions, record_dict, resolve_package
@@ -20,7 +21,8 @@ _HELP = "show the checkpoints as a tree, parent to child"
 _DESCRIPTION = (
     "Show an environment's checkpoints as a tree: each run under the checkpoint it "
     "continued from, with its technique, steps, final training loss, approval status "
-    "and date. With PACKAGE, only that checkpoint's ancestors and descendants."
+    "and date, its evaluation score, the change from its parent's score and its quality "
+    "gate's verdict. With PACKAGE, only that checkpoint's ancestors and descendants."
 )
 
 
@@ -46,8 +48,26 @@ def _tree_lines(nodes: Sequence[LineageNode], indent: str) -> list[str]:
             f"{indent}{'└─' if last else '├─'} v{r.version} {r.approval_status} {r.technique} "
             f"{steps} {loss} {date} {r.checkpoint_uri}"
         )
+        if scorecard_of(r.metadata) is not None:
+            lines.append(f"{indent}{'   ' if last else '│  '}   {score_text(r)}")
         lines.extend(_tree_lines(node.children, indent + ("   " if last else "│  ")))
     return lines
+
+
+def score_text(record: CheckpointRecord) -> str:
+    """`score: gen_qa rougeL 0.4301 (+0.02 vs parent 0.4101); gate: passed: ...` (a second line
+    under each evaluated version), or `score: not evaluated`."""
+    card = scorecard_of(record.metadata)
+    if card is None:
+        return "score: not evaluated"
+    change = (
+        f" ({card.change:+.4g} vs parent {card.parent_score:.4g})"
+        if card.change is not None and card.parent_score is not None
+        else " (no comparable parent score)"
+    )
+    score = "n/a" if card.score is None else f"{card.score:.4g}"
+    gate = f"; gate: {card.verdict}" if card.verdict else ""
+    return f"score: {card.task} {card.metric} {score}{change}{gate}"
 
 
 def run(args: argparse.Namespace) -> int:

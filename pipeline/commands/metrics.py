@@ -2,13 +2,16 @@
 
 A run's loss curve is `step_wise_training_metrics.csv` in the job's output.tar.gz, beside its
 model artifacts; the archive is streamed and only that member is read. The local rehearsal
-reads its stand-in runs' curves with the same functions.
+reads its stand-in runs' curves with the same functions. A run named by its model package also
+shows the evaluation score the package records (lambdas.evaluation.scorecard_of) next to its
+loss, and the plot gains a panel of those scores.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import functools
 import tarfile
 from collections.abc import Iterable
@@ -29,6 +32,7 @@ from lambdas.checkpoint import (
     OutputArchiveError,
     summarize_metrics,
 )
+from lambdas.evaluation import ScoreCard, scorecard_of
 from lambdas.recipe import SAGEMAKER_NAME
 from pipeline.commands import common
 from pipeline.commands.aws import PackageRef, Sessions, describe_package, resolve_package
@@ -36,9 +40,10 @@ from pipeline.commands.aws import PackageRef, Sessions, describe_package, resolv
 _HELP = "training loss of one or more runs, optionally plotted"
 _DESCRIPTION = (
     "Read step_wise_training_metrics.csv from each run's output.tar.gz, print a summary "
-    "(steps, first, final and lowest training loss) and, with --plot, draw training loss "
-    "against step with the runs overlaid. A run is named by its model package (ARN, or "
-    "version number with --env) or by its training job name."
+    "(steps, first, final and lowest training loss, and the evaluation score a package "
+    "records) and, with --plot, draw training loss against step with the runs overlaid, "
+    "beside the runs' scores. A run is named by its model package (ARN, or version number "
+    "with --env) or by its training job name."
 )
 
 
@@ -75,11 +80,12 @@ def run(args: argparse.Namespace) -> int:
             job, label = record.training_job_name, f"v{record.version} {record.technique}"
             if not job:
                 raise common.UsageError(f"{ref.arn} records no training job: name the job instead")
+            score = scorecard_of(record.metadata)
         else:
             session, job, label = sessions.connect(args.profile, default_env), given, given
-        curves.append(
-            read_loss_curve(session.client("sagemaker"), session.client("s3"), job, label)
-        )
+            score = None
+        curve = read_loss_curve(session.client("sagemaker"), session.client("s3"), job, label)
+        curves.append(dataclasses.replace(curve, score=score))
     plot = plot_curves(curves, args.plot) if args.plot is not None else None
     if args.json:
         common.emit_json(
@@ -88,9 +94,10 @@ def run(args: argparse.Namespace) -> int:
         return common.EXIT_OK
     for curve in curves:
         s = curve.summary
+        scored = f"; score {curve.score.describe()}" if curve.score is not None else ""
         common.print_text(
             f"{curve.label} ({curve.training_job}): {s.steps} steps, training loss "
-            f"{s.first_loss:.4f} -> {s.final_loss:.4f} (lowest {s.min_loss:.4f})"
+            f"{s.first_loss:.4f} -> {s.final_loss:.4f} (lowest {s.min_loss:.4f}){scored}"
         )
     if plot is not None:
         common.print_text(f"Plot: {plot}")
@@ -106,6 +113,7 @@ class LossCurve:
     source: str
     points: tuple[tuple[int, float], ...]
     summary: LossSummary
+    score: ScoreCard | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +125,15 @@ class LossCurve:
             "final_loss": self.summary.final_loss,
             "min_loss": self.summary.min_loss,
             "points": [list(point) for point in self.points],
+            "evaluation": None
+            if self.score is None
+            else {
+                "task": self.score.task,
+                "metric": self.score.metric,
+                "score": self.score.score,
+                "change": self.score.change,
+                "gate_verdict": self.score.verdict or None,
+            },
         }
 
 
@@ -205,8 +222,17 @@ def plot_curves(curves: Iterable[LossCurve], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(8, 4.5))
+    curves = list(curves)
+    scored = [c for c in curves if c.score is not None and c.score.score is not None]
+    if scored:
+        figure, (axes, bars) = plt.subplots(
+            1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [2, 1]}
+        )
+    else:
+        figure, axes = plt.subplots(figsize=(8, 4.5))
     try:
+        if scored:
+            plot_scores(bars, scored)
         for curve in curves:
             axes.plot([s for s, _ in curve.points], [v for _, v in curve.points], label=curve.label)
         axes.set_xlabel("training step")
@@ -220,3 +246,29 @@ def plot_curves(curves: Iterable[LossCurve], path: Path) -> Path:
     finally:
         plt.close(figure)
     return path
+
+
+def plot_scores(axes: Any, curves: list[LossCurve]) -> None:
+    """One bar per scored run: its recorded score, labelled with the metric and the change."""
+    labels: list[str] = []
+    values: list[float] = []
+    notes: list[str] = []
+    for curve in curves:
+        card = curve.score
+        if card is None or card.score is None:
+            continue
+        labels.append(f"{curve.label}\n{card.task} {card.metric}")
+        values.append(card.score)
+        notes.append("" if card.change is None else f"{card.change:+.3g}")
+    bars = axes.bar(range(len(values)), values, color="tab:green")
+    for bar, note, value in zip(bars, notes, values, strict=True):
+        axes.annotate(
+            f"{value:.3g} {note}".strip(),
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+        )
+    axes.set_xticks(range(len(values)), labels, fontsize=8)
+    axes.set_ylabel("evaluation score")
+    axes.set_title("Evaluation score (change vs parent)")
+    axes.grid(alpha=0.3, axis="y")

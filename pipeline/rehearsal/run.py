@@ -17,6 +17,7 @@ the deployed code runs in this process through `pipeline.rehearsal.in_process`.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 import uuid
@@ -27,9 +28,11 @@ from typing import Any
 
 import boto3
 
+from lambdas.evaluation import scorecard_of
 from lambdas.recipe.spec import BASE_MODEL, FULL_RANK, LORA
 from lambdas.registry import CheckpointRecord, ancestry
 from pipeline.commands import LossCurve, plot_curves, poll, read_loss_curve
+from pipeline.commands.lineage import score_text
 from pipeline.config import read_cdk_json
 from pipeline.rehearsal.endpoint import Faults, LocalEndpoint
 from pipeline.rehearsal.execution_record import DefinitionError, ExecutionRecord
@@ -189,7 +192,8 @@ def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
         result.registered = len(registered["ModelPackageSummaryList"])
     _log_lineage(result.lineage, log)
     if options.plot and result.curves:
-        result.plot_path = plot_curves(result.curves, options.out_dir / "loss_curves.png")
+        curves = _with_scores(result.curves, result.lineage)
+        result.plot_path = plot_curves(curves, options.out_dir / "loss_curves.png")
         log(f"loss curves: {result.plot_path}")
     return result
 
@@ -250,3 +254,11 @@ def _log_lineage(chain: list[CheckpointRecord], log: Callable[[str], None]) -> N
             f"  {'   ' * (depth - 1)}└─ v{record.version} {record.checkpoint_uri} "
             f"({record.technique}, final loss {loss}, {record.approval_status})"
         )
+        if scorecard_of(record.metadata) is not None:
+            log(f"  {'   ' * depth}{score_text(record)}")
+
+
+def _with_scores(curves: list[LossCurve], chain: list[CheckpointRecord]) -> list[LossCurve]:
+    """The loss curves with the score each run's checkpoint records, for the plot."""
+    by_job = {record.training_job_name: scorecard_of(record.metadata) for record in chain}
+    return [dataclasses.replace(c, score=by_job.get(c.training_job)) for c in curves]

@@ -12,7 +12,12 @@ import pytest
 from stacks.functions import PROJECT_ROOT
 from tests.cloud_assembly import Assembly
 
-HANDLER_MODULES = ("validate_dataset", "prepare_recipe", "register_checkpoint")
+HANDLER_MODULES = (
+    "validate_dataset",
+    "prepare_recipe",
+    "register_checkpoint",
+    "record_evaluation",
+)
 # What the Lambda Python runtime provides besides the standard library: boto3 and its
 # dependencies. Nothing else (PyYAML in particular) is there at run time.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")

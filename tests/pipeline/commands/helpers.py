@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
+from lambdas.evaluation import EvaluationInputs, register_evaluated
 from lambdas.recipe import render_recipe, validate_run
 from lambdas.recipe.spec import BASE_MODEL
 from lambdas.registry import (
@@ -123,9 +124,13 @@ def register(
     validation_uri: str = "none",
     max_runtime: int | None = None,
     source_arn: str = "",
+    scores: dict[str, float] | None = None,
+    gate: dict[str, Any] | None = None,
 ) -> CheckpointRecord:
     """Leave a finished job's recipe and output behind and register its checkpoint (with the
-    optional inputs only when given)."""
+    optional inputs only when given). With `scores`, an evaluation job's output holding them
+    is left too and the checkpoint is registered with them (and `gate`), as the register step
+    does after an evaluation."""
     artifacts, data = buckets(env)
     sm, s3 = client(session, "sagemaker"), client(session, "s3")
     count = 4
@@ -183,10 +188,52 @@ def register(
         "MaxRuntimeSeconds": max_runtime,
         "SourceModelPackageArn": source_arn,
     }
-    record = register_checkpoint(sm, s3, RegistrationRequest.from_event(event)).record
+    if scores is not None:
+        event.update(stage_evaluation(s3, artifacts, job, scores, gate or {}))
+        request = RegistrationRequest.from_event(event)
+        inputs = EvaluationInputs.from_event(event, with_gate=True)
+        assert inputs is not None
+        record = register_evaluated(sm, s3, request, inputs)[0].record
+    else:
+        record = register_checkpoint(sm, s3, RegistrationRequest.from_event(event)).record
     if approval == "Approved":
         record = set_approval(sm, record.model_package_arn, "Approved")
     return record
+
+
+EVALUATION_DATA_SHA256 = "a" * 64
+
+
+def stage_evaluation(
+    s3: Any, artifacts: str, job: str, scores: dict[str, float], gate: dict[str, Any]
+) -> dict[str, Any]:
+    """An evaluation job's output for `job`'s checkpoint; returns the register step's
+    evaluation inputs."""
+    folder = f"runs/{job}/evaluation/{job}-eval/output"
+    results = json.dumps({"results": {"all": scores}}).encode()
+    s3.put_object(Bucket=artifacts, Key=f"{folder}/model.tar.gz", Body=tar_gz({}))
+    s3.put_object(
+        Bucket=artifacts,
+        Key=f"{folder}/output.tar.gz",
+        Body=tar_gz(
+            {
+                "./inference_output.jsonl": b'{"prompt": "q", "inference": "a"}\n',
+                "./eval-run/eval_results/results_2026-12-03T10-00-00.json": results,
+            }
+        ),
+    )
+    return {
+        "EvaluationTask": "gen_qa",
+        "EvaluationJobName": f"{job}-eval",
+        "EvaluationModelArtifactsS3Uri": f"s3://{artifacts}/{folder}/model.tar.gz",
+        "EvaluationDataS3Uri": "s3://data-bucket/eval/gen_qa.jsonl",
+        "EvaluationDataSha256": EVALUATION_DATA_SHA256,
+        "EvaluationRunName": "eval-run",
+        "EvaluationReportS3Uri": f"s3://{artifacts}/runs/{job}/evaluation/statistics.json",
+        "BaselineS3Prefix": f"s3://{artifacts}/baselines/",
+        "GateMetric": "none",
+        **gate,
+    }
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

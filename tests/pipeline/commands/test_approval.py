@@ -26,6 +26,8 @@ def test_approve_keeps_the_metadata_and_records_the_reason(
         before.model_package_arn,
         "--reason",
         "eval passed",
+        "--override-gate",
+        "scored by hand",
         "--cdk-json",
         str(cdk_json),
         "--json",
@@ -37,7 +39,9 @@ def test_approve_keeps_the_metadata_and_records_the_reason(
     )
     assert described["ModelApprovalStatus"] == "Approved"
     assert described["CustomerMetadataProperties"] == dict(before.metadata)
-    assert described["ApprovalDescription"] == "eval passed"
+    assert described["ApprovalDescription"].startswith(
+        "eval passed. Gate overridden: scored by hand (v1 ("
+    )
 
 
 def test_reject_needs_a_reason_and_records_it(

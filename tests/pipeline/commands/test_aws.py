@@ -27,11 +27,14 @@ def test_sts_is_asked_once_per_command_when_cdk_json_names_no_account(
     for argv in (
         ("lineage", "2", *common),
         ("metrics", "1", "2", "job-one", *common),
-        ("approve", "1", *common),
+        ("approve", "1", "--override-gate", "no score yet", *common),
     ):
         aws_calls.clear()
         status, out, err = run_cli(capsys, *argv)
         assert (status, err) == (0, ""), argv
         assert aws_calls.count("sts.GetCallerIdentity") == 1, argv
         outputs[argv[0]] = out
-    assert outputs["approve"] == f"{one.model_package_arn}: Approved\n"
+    assert outputs["approve"] == (
+        f"{one.model_package_arn}: Approved\nScore: none (never evaluated)\n"
+        "Gate overridden: no score yet\n"
+    )

@@ -21,6 +21,7 @@ COMMANDS = (
     "metrics",
     "approve",
     "reject",
+    "evaluate",
     "validate-data",
     "promote",
 )
