@@ -8,6 +8,8 @@ the model package; it takes a rejected one down when configured (docs/decisions/
 
 from __future__ import annotations
 
+import json
+
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -77,7 +79,10 @@ class CheckpointServing(Construct):
             "StateMachine",
             state_machine_name=state_machine_name(config.name),
             state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_string(stack.to_json_string(definition)),
+            # json.dumps, not to_json_string: that one drops `"ResultPath": null` (keep the
+            # input, discard the result), which changes what the machine does. The ARNs are
+            # tokens inside strings, which CDK resolves in any string.
+            definition_body=sfn.DefinitionBody.from_string(json.dumps(definition)),
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL),
             tracing_enabled=True,
         )

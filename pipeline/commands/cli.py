@@ -14,6 +14,7 @@ Commands:
 - `start`, `watch`, `lineage`, `metrics`, `approve`, `reject`: run and iterate (issue 7).
 - `validate-data`: check a dataset on this machine before a run (issue 8).
 - `promote`: replay an approved checkpoint's run in the next environment (issue 5).
+- `deploy`, `undeploy`, `invoke`: serve a checkpoint on Amazon Bedrock (issue 15).
 
 Commands that call AWS use the standard credential chain (or `--profile`), the environment's
 region from cdk.json, and `AWS_ENDPOINT_URL` when it is set (the local rehearsal endpoint).
@@ -33,6 +34,7 @@ from pipeline.commands import (
     lineage,
     metrics,
     promote,
+    serving,
     start,
     validate_data,
     watch,
@@ -49,7 +51,7 @@ from pipeline.commands.common import (
 from pipeline.config import ConfigError
 
 # In the order `--help` lists them (approval adds approve, then reject).
-COMMANDS = (definition, start, watch, lineage, metrics, approval, validate_data, promote)
+COMMANDS = (definition, start, watch, lineage, metrics, approval, validate_data, promote, serving)
 
 
 def build_parser() -> argparse.ArgumentParser:

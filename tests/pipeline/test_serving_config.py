@@ -25,7 +25,8 @@ def test_the_repository_serves_approved_checkpoints_and_takes_rejected_ones_down
         assert env.serving == ServingConfig(
             deploy="on_approval", take_down=("rejected",), delete_custom_model=False
         )
-        assert env.serving.enabled and env.serving.take_down_rejected
+        assert env.serving.enabled
+        assert env.serving.take_down_rejected
 
 
 def test_an_environment_without_serving_serves_nothing(context: dict[str, Any]) -> None:

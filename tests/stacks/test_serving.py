@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pipeline.config import read_cdk_json
-from stacks.serving_definition import SDK
+from stacks.serving_definition import SDK, ServingInputs, serving_definition
 from tests.cloud_assembly import ENVIRONMENTS, Assembly
 from tests.stacks.test_iam import statements
 from tests.stacks.test_training_stack import by_path
@@ -22,10 +22,13 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _definition_actions(machine: dict[str, Any]) -> set[str]:
+def _deployed(machine: dict[str, Any]) -> dict[str, Any]:
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
-    text = "".join(p if isinstance(p, str) else "REF" for p in parts)
-    states = json.loads(text)["States"].values()
+    return dict(json.loads("".join(p if isinstance(p, str) else "REF" for p in parts)))
+
+
+def _definition_actions(machine: dict[str, Any]) -> set[str]:
+    states = _deployed(machine)["States"].values()
     return {
         s["Resource"].removeprefix(SDK)
         for s in states
@@ -110,3 +113,23 @@ def test_no_statement_of_the_serving_roles_allows_every_action(assembly: Assembl
     template = assembly.template_json("sandbox", "Training")
     for statement in statements(template):
         assert "*" not in _list(statement.get("Action", []))
+
+
+def test_the_deployed_definition_is_the_builders_with_references(assembly: Assembly) -> None:
+    template = assembly.template_json("sandbox", "Training")
+    (machine,) = by_path(template, "AWS::StepFunctions::StateMachine").values()
+    env = read_cdk_json().environment("sandbox")
+    built = serving_definition(
+        ServingInputs(
+            environment="sandbox",
+            group_name=env.model_package_group_name,
+            import_role_arn="REF",
+            key_arn="REF",
+            topic_arn="REF",
+            serving=env.serving,
+        )
+    )
+    deployed = _deployed(machine)
+    # Every field survives synthesis, nulls included: `"ResultPath": null` keeps the input.
+    assert deployed == built
+    assert deployed["States"]["SaveRecord"]["ResultPath"] is None
