@@ -81,7 +81,9 @@ def problems(shape: Shape, value: Any, where: str) -> list[str]:
 
 @pytest.mark.parametrize("delete_model", [False, True])
 def test_every_sdk_call_matches_the_service_model(delete_model: bool) -> None:
-    definition = serving_definition(inputs(take_down=("rejected",), delete_custom_model=delete_model))
+    definition = serving_definition(
+        inputs(take_down=("rejected",), delete_custom_model=delete_model)
+    )
     checked = set()
     for name, state in sdk_tasks(definition):
         op = operation(state["Resource"])
