@@ -7,7 +7,8 @@ against AWS. A seeded generator picks which requests fail, so a run is repeatabl
 Behind the faults, `pipeline.rehearsal.step_records.StepRoute` serves what moto lacks for a
 rehearsed execution: its step records (`ListPipelineExecutionSteps`) and its real status, from the
 `executions` log that the local executor publishes to. In front of it,
-`pipeline.rehearsal.stand_in_bedrock.StandInBedrock` answers the Bedrock calls moto lacks.
+`pipeline.rehearsal.stand_in_bedrock.StandInBedrock` answers the Bedrock calls moto lacks, and
+`pipeline.rehearsal.registry_updates.KeepUnnamedFields` makes UpdateModelPackage keep fields.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from pipeline.rehearsal.registry_updates import KeepUnnamedFields
 from pipeline.rehearsal.stand_in_bedrock import StandInBedrock
 from pipeline.rehearsal.step_records import ExecutionLog, StepRoute
 
@@ -107,9 +109,8 @@ class LocalEndpoint:
 
         self.executions = ExecutionLog()
         # Bedrock's custom-model calls, which moto lacks (pipeline/rehearsal/stand_in_bedrock.py).
-        self.bedrock = StandInBedrock(
-            StepRoute(DomainDispatcherApplication(create_backend_app), self.executions), url=""
-        )
+        routes = StepRoute(DomainDispatcherApplication(create_backend_app), self.executions)
+        self.bedrock = StandInBedrock(KeepUnnamedFields(routes), url="")
         self._injector = _FaultInjector(self.bedrock)
         # Port 0: the system picks a free port while binding, so no other process can take it.
         self._server: BaseWSGIServer = make_server(

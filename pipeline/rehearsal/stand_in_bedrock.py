@@ -13,9 +13,6 @@ Statuses move on a clock (`SimulatedClock`) that the rehearsal's state machine a
 Wait: a model is Creating for `IMPORT_SECONDS`, then Active (or Failed when its checkpoint is not
 one the stand-in trainer wrote); a deployment Creating for `DEPLOY_SECONDS`, then Active. Converse
 answers with a canned, deterministic text that names the served model.
-
-It also makes moto's UpdateModelPackage keep the fields a request leaves out (approval status,
-its description, the metadata), as SageMaker does: moto clears them.
 """
 
 from __future__ import annotations
@@ -38,7 +35,7 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 IMPORT_SECONDS = 600  # about 10 minutes in AWS's samples
 DEPLOY_SECONDS = 300  # reports range from 2 to 45 minutes
-_SERVICE = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
+_SERVICE = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
 _MODELS = botocore.session.get_session()
 
 
@@ -150,6 +147,7 @@ class StandInBedrock:
         self.conversations: list[tuple[str, str]] = []  # (deployment ARN, prompt)
         self._bedrock = _MODELS.get_service_model("bedrock")
         self._runtime = _MODELS.get_service_model("bedrock-runtime")
+        self.access_key = "stand-in"
         self._lock = threading.Lock()
 
     def reset(self) -> None:
@@ -163,13 +161,12 @@ class StandInBedrock:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         match = _SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
-        if match and match.group(2) == "bedrock":
-            self.region = match.group(1)
+        if match and match.group(3) == "bedrock":
+            # moto keeps each account's resources apart by the caller's access key.
+            self.access_key, self.region = match.group(1), match.group(2)
             route = self._route(environ["REQUEST_METHOD"], _raw_path(environ))
             if route is not None:
                 return self._answer(environ, start_response, *route)
-        if environ.get("HTTP_X_AMZ_TARGET") == "SageMaker.UpdateModelPackage":
-            return self._update_model_package(environ, start_response)
         return self.app(environ, start_response)
 
     def _route(self, method: str, path: str) -> tuple[str, dict[str, str]] | None:
@@ -384,7 +381,7 @@ class StandInBedrock:
             service,
             endpoint_url=self.url,
             region_name=self.region,
-            aws_access_key_id="stand-in",
+            aws_access_key_id=self.access_key,
             aws_secret_access_key="stand-in",  # noqa: S106 - the local endpoint takes any
         )
 
@@ -405,33 +402,6 @@ class StandInBedrock:
             self._client("kms").describe_key(KeyId=arn)
         except Exception:  # noqa: BLE001 - any failure means Bedrock could not use the key
             raise BedrockError(400, "ValidationException", f"key {arn} is not usable") from None
-
-    # -- SageMaker's UpdateModelPackage, as AWS does it -------------------------------------------
-
-    def _update_model_package(
-        self, environ: dict[str, Any], start_response: StartResponse
-    ) -> Iterable[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        request = json.loads(environ["wsgi.input"].read(length) or b"{}")
-        current = self._client("sagemaker").describe_model_package(
-            ModelPackageName=request["ModelPackageArn"]
-        )
-        for key in ("ModelApprovalStatus", "ApprovalDescription", "CustomerMetadataProperties"):
-            if key not in request and key in current:
-                request[key] = current[key]
-        raw = json.dumps(request).encode()
-        environ["wsgi.input"] = _Body(raw)
-        environ["CONTENT_LENGTH"] = str(len(raw))
-        return self.app(environ, start_response)
-
-
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def read(self, size: int = -1) -> bytes:
-        data, self._data = (self._data, b"") if size < 0 else (self._data[:size], self._data[size:])
-        return data
 
 
 def _raw_path(environ: dict[str, Any]) -> str:
