@@ -167,14 +167,11 @@ class CheckpointServing(Construct):
                 ],
                 models,
             ),
+            # A deployment is created from a model: the request names both.
+            allow(["bedrock:CreateCustomModelDeployment"], deployments, models),
             allow(
-                [
-                    "bedrock:CreateCustomModelDeployment",
-                    "bedrock:GetCustomModelDeployment",
-                    "bedrock:DeleteCustomModelDeployment",
-                ],
+                ["bedrock:GetCustomModelDeployment", "bedrock:DeleteCustomModelDeployment"],
                 deployments,
-                models,
             ),
             # Bedrock assumes the import role to read the checkpoint.
             iam.PolicyStatement(
