@@ -202,7 +202,7 @@ def _parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     _check_keys(where, raw, _ENV_KEYS, optional=_ENV_OPTIONAL)
     settings = {k: v for k, v in raw.items() if k not in _ENV_OPTIONAL}
     problems = _type_problems(settings) or _value_problems(settings)
-    serving, serving_errors = (ServingConfig(), [])
+    serving, serving_errors = ServingConfig(), list[str]()
     if "serving" in raw and not problems:
         parsed, serving_errors = serving_problems(raw["serving"], raw["region"])
         serving = parsed or serving

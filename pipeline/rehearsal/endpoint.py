@@ -8,7 +8,8 @@ Behind the faults, `pipeline.rehearsal.step_records.StepRoute` serves what moto 
 rehearsed execution: its step records (`ListPipelineExecutionSteps`) and its real status, from the
 `executions` log that the local executor publishes to. In front of it,
 `pipeline.rehearsal.stand_in_bedrock.StandInBedrock` answers the Bedrock calls moto lacks, and
-`pipeline.rehearsal.registry_updates.KeepUnnamedFields` makes UpdateModelPackage keep fields.
+`pipeline.rehearsal.registry_updates.KeepUnnamedFields` (when enabled) makes UpdateModelPackage
+keep the fields it does not name.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ class LocalEndpoint:
         self.executions = ExecutionLog()
         # Bedrock's custom-model calls, which moto lacks (pipeline/rehearsal/stand_in_bedrock.py).
         routes = StepRoute(DomainDispatcherApplication(create_backend_app), self.executions)
-        self.bedrock = StandInBedrock(KeepUnnamedFields(routes), url="")
+        self.registry_updates = KeepUnnamedFields(routes)
+        self.bedrock = StandInBedrock(self.registry_updates, url="")
         self._injector = _FaultInjector(self.bedrock)
         # Port 0: the system picks a free port while binding, so no other process can take it.
         self._server: BaseWSGIServer = make_server(
@@ -132,6 +134,7 @@ class LocalEndpoint:
         """Empty every service: moto keeps its state per process, not per server."""
         self.executions.clear()
         self.bedrock.reset()
+        self.registry_updates.enabled = False
         reset = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310
         with urllib.request.urlopen(reset, timeout=10) as response:  # noqa: S310 - loopback only
             if response.status != 200:

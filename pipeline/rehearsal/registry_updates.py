@@ -4,6 +4,9 @@ SageMaker keeps the fields an update does not name (the approval status, its des
 metadata); moto clears them. The serving state machine records on a package without resending
 its approval status (its role may not set Approved), so this layer fills the unnamed fields in
 from the package, read from moto with the caller's own headers (the same account).
+
+It is off until `enabled` is set: the rehearsal's serving turns it on (the state machine needs
+it), while tests of code that must resend fields itself (`approve`) keep moto's stricter clearing.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ class KeepUnnamedFields:
 
     def __init__(self, app: WsgiApp) -> None:
         self.app = app
+        self.enabled = False
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("HTTP_X_AMZ_TARGET") != "SageMaker.UpdateModelPackage":
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if not self.enabled or target != "SageMaker.UpdateModelPackage":
             return self.app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         request = json.loads(environ["wsgi.input"].read(length) or b"{}")

@@ -26,6 +26,7 @@ from moto.events.models import EventPattern
 from lambdas.registry import describe_checkpoint
 from pipeline.commands.cli import main as command
 from pipeline.config import EnvironmentConfig
+from pipeline.rehearsal.endpoint import LocalEndpoint
 from pipeline.rehearsal.execution_record import DefinitionError
 from pipeline.rehearsal.resources import LocalStage
 from pipeline.rehearsal.stand_in_bedrock import StandInBedrock
@@ -124,7 +125,8 @@ class ServingRunner:
 
     def deliver(self, event: dict[str, Any]) -> Execution | None:
         """Run the machine for `event` when the rule matches it (None when it does not)."""
-        if not EventPattern.load(json.dumps(self.pattern)).matches_event(event):
+        pattern = EventPattern.load(json.dumps(self.pattern))
+        if not pattern.matches_event(event):  # type: ignore[arg-type]  # a plain event dict
             return None
         interpreter = Interpreter(self.definition, self.session, self.bedrock.clock, self.on_wait)
         return interpreter.run(event)
@@ -136,7 +138,7 @@ def rehearse_serving(
     stage: LocalStage,
     env: EnvironmentConfig,
     cdk_out: Path,
-    bedrock: StandInBedrock,
+    endpoint: LocalEndpoint,
     checkpoints: Iterable[str],
     package_arn: str | None,
     log: Callable[[str], None],
@@ -146,7 +148,10 @@ def rehearse_serving(
     `checkpoints` are the escrow URIs the stand-in trainer wrote (what an import can read)."""
     if package_arn is None or not env.serving.enabled:
         return None
+    bedrock = endpoint.bedrock
     bedrock.checkpoints = lambda: checkpoints
+    # The machine records without resending the approval status, as SageMaker allows.
+    endpoint.registry_updates.enabled = True
     runner = ServingRunner(session=session, stage=stage, env=env, cdk_out=cdk_out, bedrock=bedrock)
     sm = session.client("sagemaker")
     result = ServingRehearsal(package_arn=package_arn)

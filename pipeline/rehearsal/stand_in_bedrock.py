@@ -68,9 +68,9 @@ def check(shape: Shape, value: Any, where: str) -> None:
     if shape.type_name == "structure":
         if not isinstance(value, dict):
             raise BedrockError(400, "ValidationException", f"{where} must be an object")
-        members = shape.members  # type: ignore[attr-defined]
+        members = shape.members
         unknown = set(value) - set(members)
-        missing = set(shape.required_members) - set(value)  # type: ignore[attr-defined]
+        missing = set(shape.required_members) - set(value)
         if unknown or missing:
             raise BedrockError(
                 400,
@@ -83,7 +83,7 @@ def check(shape: Shape, value: Any, where: str) -> None:
         if not meta.get("min", 0) <= len(value) <= meta.get("max", 10**9):
             raise BedrockError(400, "ValidationException", f"{where}: {len(value)} items")
         for index, item in enumerate(value):
-            check(shape.member, item, f"{where}[{index}]")  # type: ignore[attr-defined]
+            check(shape.member, item, f"{where}[{index}]")
     elif shape.type_name == "string":
         if not isinstance(value, str):
             raise BedrockError(400, "ValidationException", f"{where} must be a string")

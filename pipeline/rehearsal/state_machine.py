@@ -190,7 +190,7 @@ def matches(rule: dict[str, Any], data: Any, context: dict[str, Any]) -> bool:
         return any(matches(r, data, context) for r in rule["Or"])
     value = read_path(rule["Variable"], data, context)
     if "IsPresent" in rule:
-        return (value is not MISSING) == rule["IsPresent"]
+        return (value is not MISSING) == bool(rule["IsPresent"])
     if value is MISSING:
         raise StatesError("States.Runtime", f"Invalid path {rule['Variable']}: not in the input")
     if "StringEquals" in rule:
@@ -362,15 +362,15 @@ def to_api(shape: Shape | None, value: Any) -> Any:
     if shape is None:
         return value
     if shape.type_name == "structure":
-        members = {_pascal(n): (n, s) for n, s in shape.members.items()}  # type: ignore[attr-defined]
+        members = {_pascal(n): (n, s) for n, s in shape.members.items()}
         unknown = set(value) - set(members)
         if unknown:
             raise StatesError("States.Runtime", f"{shape.name} has no member(s) {sorted(unknown)}")
         return {members[k][0]: to_api(members[k][1], v) for k, v in value.items()}
     if shape.type_name == "list":
-        return [to_api(shape.member, item) for item in value]  # type: ignore[attr-defined]
+        return [to_api(shape.member, item) for item in value]
     if shape.type_name == "map":
-        return {k: to_api(shape.value, v) for k, v in value.items()}  # type: ignore[attr-defined]
+        return {k: to_api(shape.value, v) for k, v in value.items()}
     return value
 
 
@@ -379,12 +379,12 @@ def to_states(shape: Shape | None, value: Any) -> Any:
     if shape is None:
         return value
     if shape.type_name == "structure":
-        members = shape.members  # type: ignore[attr-defined]
+        members = shape.members
         return {_pascal(k): to_states(members.get(k), v) for k, v in value.items()}
     if shape.type_name == "list":
-        return [to_states(shape.member, item) for item in value]  # type: ignore[attr-defined]
+        return [to_states(shape.member, item) for item in value]
     if shape.type_name == "map":
-        return {k: to_states(shape.value, v) for k, v in value.items()}  # type: ignore[attr-defined]
+        return {k: to_states(shape.value, v) for k, v in value.items()}
     if isinstance(value, datetime.datetime):
         return value.isoformat()
     return value

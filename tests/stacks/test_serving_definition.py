@@ -46,10 +46,10 @@ def operation(resource: str) -> OperationModel:
 
 def member(shape: Shape, key: str) -> tuple[str, Shape]:
     """The member a Step Functions parameter names (first letter capitalised)."""
-    for name, child in shape.members.items():  # type: ignore[attr-defined]
+    for name, child in shape.members.items():
         if name[0].upper() + name[1:] == key:
             return name, child
-    raise AssertionError(f"{shape.name} has no member {key} ({list(shape.members)})")  # type: ignore[attr-defined]
+    raise AssertionError(f"{shape.name} has no member {key} ({list(shape.members)})")
 
 
 def problems(shape: Shape, value: Any, where: str) -> list[str]:
@@ -62,12 +62,12 @@ def problems(shape: Shape, value: Any, where: str) -> list[str]:
             given.add(name)
             if not dynamic:
                 found += problems(child, item, f"{where}.{name}")
-        missing = set(shape.required_members) - given  # type: ignore[attr-defined]
+        missing = set(shape.required_members) - given
         if missing:
             found.append(f"{where}: required {sorted(missing)} not given")
     elif shape.type_name == "list":
         for index, item in enumerate(value):
-            found += problems(shape.member, item, f"{where}[{index}]")  # type: ignore[attr-defined]
+            found += problems(shape.member, item, f"{where}[{index}]")
     elif shape.type_name == "string":
         meta = shape.metadata
         if "pattern" in meta and not re.fullmatch(meta["pattern"], value):

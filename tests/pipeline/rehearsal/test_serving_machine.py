@@ -58,6 +58,7 @@ class World:
             )
         )
         endpoint.bedrock.checkpoints = lambda: {CHECKPOINT}
+        endpoint.registry_updates.enabled = True  # reset() turns it off for the next test
 
     def register(self, checkpoint: str = CHECKPOINT, technique: str = "LoRA") -> str:
         arn = self.sm.create_model_package(

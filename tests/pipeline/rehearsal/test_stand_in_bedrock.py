@@ -122,9 +122,12 @@ def test_a_deployment_serves_converse_once_active_and_not_after_deletion(
     aws: boto3.Session, bedrock: Any, role: str, local_endpoint: LocalEndpoint
 ) -> None:
     model = create(bedrock, role)
-    deploy = lambda: bedrock.create_custom_model_deployment(  # noqa: E731
-        modelDeploymentName="nova-sft-sandbox-v1", modelArn=model
-    )
+
+    def deploy() -> Any:
+        return bedrock.create_custom_model_deployment(
+            modelDeploymentName="nova-sft-sandbox-v1", modelArn=model
+        )
+
     assert "is not Active" in error_of(deploy)[1]
     local_endpoint.bedrock.clock.advance(IMPORT_SECONDS)
     arn = deploy()["customModelDeploymentArn"]
@@ -153,7 +156,10 @@ def test_a_deployment_serves_converse_once_active_and_not_after_deletion(
     )
 
 
-def test_an_update_keeps_the_fields_it_does_not_name(aws: boto3.Session) -> None:
+def test_an_update_keeps_the_fields_it_does_not_name_when_enabled(
+    aws: boto3.Session, local_endpoint: LocalEndpoint
+) -> None:
+    local_endpoint.registry_updates.enabled = True
     sm = aws.client("sagemaker")
     sm.create_model_package_group(ModelPackageGroupName="g")
     arn = sm.create_model_package(
@@ -168,3 +174,13 @@ def test_an_update_keeps_the_fields_it_does_not_name(aws: boto3.Session) -> None
     package = sm.describe_model_package(ModelPackageName=arn)
     assert package["ModelApprovalStatus"] == "Approved"  # moto alone would clear it
     assert package["CustomerMetadataProperties"]["ServingStatus"] == "Deployed"
+
+
+def test_by_default_moto_clears_what_an_update_does_not_name(aws: boto3.Session) -> None:
+    sm = aws.client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="g")
+    arn = sm.create_model_package(ModelPackageGroupName="g", ModelApprovalStatus="Approved")[
+        "ModelPackageArn"
+    ]
+    sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"a": "b"})
+    assert "ModelApprovalStatus" not in sm.describe_model_package(ModelPackageName=arn)
