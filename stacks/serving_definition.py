@@ -1,8 +1,9 @@
 """The serving state machine's definition (Amazon States Language, JSONPath), as a plain dict.
 
-A pure builder: every input is an argument (CDK tokens for ARNs are fine inside strings), no AWS
-call, no CDK import; `stacks/serving.py` turns it into the deployed definition, and the local
-rehearsal runs that deployed definition from cdk.out. The flow (docs/decisions/0019):
+A pure builder (its state helpers in stacks/serving_asl.py): every input is an argument (CDK
+tokens for ARNs are fine inside strings), no AWS call, no CDK import; `stacks/serving.py` turns
+it into the deployed definition, and the local rehearsal runs that deployed definition from
+cdk.out. The flow (docs/decisions/0019):
 
     describe the package (its current status, not the event's) ─▶ route
       Approved ─▶ checks (checkpoint recorded, LoRA) ─▶ find or import the custom model
@@ -27,25 +28,23 @@ from pipeline.serving_config import (
     KEY_SERVING_FAILURE,
     KEY_SERVING_MODEL,
     KEY_SERVING_STATUS,
-    KEY_SERVING_TIME,
     REQUEST_UNDEPLOY,
     TAG_CHECKPOINT,
     TAG_PACKAGE,
     ServingConfig,
 )
-
-SDK = "arn:aws:states:::aws-sdk:"
-NOT_FOUND = "Bedrock.ResourceNotFoundException"
-# Import takes about 10 minutes in AWS's samples, a deployment 2 to 45: poll once a minute.
-POLL_SECONDS = 60
-_RETRY_BEDROCK = [
-    {
-        "ErrorEquals": ["Bedrock.ThrottlingException", "Bedrock.InternalServerException"],
-        "IntervalSeconds": 5,
-        "BackoffRate": 2.0,
-        "MaxAttempts": 4,
-    }
-]
+from stacks.serving_asl import (
+    NOT_FOUND,
+    POLL_SECONDS,
+    RETRY_BEDROCK,
+    describe,
+    equals,
+    fail_to,
+    failure,
+    record,
+    record_states,
+    task,
+)
 
 
 @dataclass(frozen=True)
@@ -61,54 +60,10 @@ class ServingInputs:
     serving: ServingConfig
 
 
-def _task(action: str, parameters: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    state: dict[str, Any] = {"Type": "Task", "Resource": SDK + action, "Parameters": parameters}
-    if action.startswith("bedrock:"):
-        state["Retry"] = _RETRY_BEDROCK
-    state.update(fields)
-    return state
-
-
-def _fail_to(next_state: str = "RecordFailure") -> dict[str, Any]:
-    return {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": next_state}
-
-
-def _failure(error: str, cause_format: str, *paths: str) -> dict[str, Any]:
-    """A Pass state that sets $.failure like a Catch would, for failures a Choice detects."""
-    cause: dict[str, Any] = (
-        {"Cause.$": f"States.Format('{cause_format}', {', '.join(paths)})"}
-        if paths
-        else {"Cause": cause_format}
-    )
-    return {
-        "Type": "Pass",
-        "Parameters": {"Error": error, **cause},
-        "ResultPath": "$.failure",
-        "Next": "RecordFailure",
-    }
-
-
-def _record(status: str, next_state: str = "RefreshPackage", **values: str) -> dict[str, Any]:
-    return {
-        "Type": "Pass",
-        "Parameters": {
-            KEY_SERVING_STATUS: status,
-            f"{KEY_SERVING_TIME}.$": "$$.State.EnteredTime",
-            **values,
-        },
-        "ResultPath": "$.record",
-        "Next": next_state,
-    }
-
-
-def _is(variable: str, value: str, next_state: str) -> dict[str, Any]:
-    return {"Variable": variable, "StringEquals": value, "Next": next_state}
-
-
 def _entry_states(inputs: ServingInputs) -> dict[str, Any]:
-    take_down = [_is("$.package.Status", "Rejected", "FindDeploymentToDelete")]
+    take_down = [equals("$.package.Status", "Rejected", "FindDeploymentToDelete")]
     return {
-        "DescribePackage": _task(
+        "DescribePackage": task(
             "sagemaker:describeModelPackage",
             {"ModelPackageName.$": "$.detail.ModelPackageArn"},
             ResultSelector={
@@ -118,7 +73,7 @@ def _entry_states(inputs: ServingInputs) -> dict[str, Any]:
                 "Status.$": "$.ModelApprovalStatus",
             },
             ResultPath="$.package",
-            Catch=[_fail_to("UnreadablePackage")],
+            Catch=[fail_to("UnreadablePackage")],
             Next="InThisGroup",
         ),
         "UnreadablePackage": {
@@ -133,7 +88,7 @@ def _entry_states(inputs: ServingInputs) -> dict[str, Any]:
         },
         "InThisGroup": {
             "Type": "Choice",
-            "Choices": [_is("$.package.Group", inputs.group_name, "Names")],
+            "Choices": [equals("$.package.Group", inputs.group_name, "Names")],
             "Default": "OtherGroup",
         },
         "OtherGroup": {
@@ -161,13 +116,13 @@ def _entry_states(inputs: ServingInputs) -> dict[str, Any]:
         },
         "Request": {
             "Type": "Choice",
-            "Choices": [_is("$.detail.Request", REQUEST_UNDEPLOY, "FindDeploymentToDelete")],
+            "Choices": [equals("$.detail.Request", REQUEST_UNDEPLOY, "FindDeploymentToDelete")],
             "Default": "Route",
         },
         "Route": {
             "Type": "Choice",
             "Choices": [
-                _is("$.package.Status", "Approved", "RefreshForImport"),
+                equals("$.package.Status", "Approved", "RefreshForImport"),
                 *(take_down if inputs.serving.take_down_rejected else []),
             ],
             "Default": "NothingToDo",
@@ -179,7 +134,7 @@ def _entry_states(inputs: ServingInputs) -> dict[str, Any]:
 def _import_states(inputs: ServingInputs) -> dict[str, Any]:
     metadata = "$.current.CustomerMetadataProperties"
     return {
-        "RefreshForImport": _describe("CheckRecorded"),
+        "RefreshForImport": describe("CheckRecorded"),
         "CheckRecorded": {
             "Type": "Choice",
             "Choices": [
@@ -191,30 +146,30 @@ def _import_states(inputs: ServingInputs) -> dict[str, Any]:
                     "Not": {"Variable": f"{metadata}.Technique", "IsPresent": True},
                     "Next": "NoCheckpoint",
                 },
-                _is(f"{metadata}.Technique", "FullRank", "FullRankCheckpoint"),
+                equals(f"{metadata}.Technique", "FullRank", "FullRankCheckpoint"),
             ],
             "Default": "FindModel",
         },
-        "NoCheckpoint": _failure(
+        "NoCheckpoint": failure(
             "NoCheckpoint", "the package records no CheckpointS3Uri or Technique to import"
         ),
         # Bedrock documents on-demand inference for Nova checkpoints of SageMaker only for PEFT.
-        "FullRankCheckpoint": _failure(
+        "FullRankCheckpoint": failure(
             "FullRankNotOnDemand",
             "a full-rank checkpoint cannot be deployed on demand (Bedrock documents on-demand "
             "inference of SageMaker-trained Nova checkpoints for LoRA only)",
         ),
-        "FindModel": _task(
+        "FindModel": task(
             "bedrock:getCustomModel",
             {"ModelIdentifier.$": "$.names.Name"},
             ResultPath="$.model",
             Catch=[
                 {"ErrorEquals": [NOT_FOUND], "ResultPath": "$.lookup", "Next": "ImportModel"},
-                _fail_to(),
+                fail_to(),
             ],
             Next="ModelReady",
         ),
-        "ImportModel": _task(
+        "ImportModel": task(
             "bedrock:createCustomModel",
             {
                 "ModelName.$": "$.names.Name",
@@ -228,40 +183,40 @@ def _import_states(inputs: ServingInputs) -> dict[str, Any]:
                 ],
             },
             ResultPath="$.created",
-            Catch=[_fail_to()],
+            Catch=[fail_to()],
             Next="PollModel",
         ),
         "WaitForModel": {"Type": "Wait", "Seconds": POLL_SECONDS, "Next": "StillApproved"},
-        "StillApproved": _describe("ApprovedWhileImporting"),
+        "StillApproved": describe("ApprovedWhileImporting"),
         "ApprovedWhileImporting": {
             "Type": "Choice",
-            "Choices": [_is("$.current.ModelApprovalStatus", "Approved", "PollModelAgain")],
+            "Choices": [equals("$.current.ModelApprovalStatus", "Approved", "PollModelAgain")],
             "Default": "ImportStopped",
         },
         # The import cannot be cancelled: the model is kept (deploying it later needs no import).
-        "ImportStopped": _record(
+        "ImportStopped": record(
             "ImportStopped",
             **{f"{KEY_SERVING_MODEL}.$": "$.model.ModelArn"},
         ),
-        "PollModel": _task(
+        "PollModel": task(
             "bedrock:getCustomModel",
             {"ModelIdentifier.$": "$.created.ModelArn"},
             ResultPath="$.model",
-            Catch=[_fail_to()],
+            Catch=[fail_to()],
             Next="ModelReady",
         ),
-        "PollModelAgain": _task(
+        "PollModelAgain": task(
             "bedrock:getCustomModel",
             {"ModelIdentifier.$": "$.model.ModelArn"},
             ResultPath="$.model",
-            Catch=[_fail_to()],
+            Catch=[fail_to()],
             Next="ModelReady",
         ),
         "ModelReady": {
             "Type": "Choice",
             "Choices": [
-                _is("$.model.ModelStatus", "Active", "FindDeployment"),
-                _is("$.model.ModelStatus", "Failed", "ModelFailed"),
+                equals("$.model.ModelStatus", "Active", "FindDeployment"),
+                equals("$.model.ModelStatus", "Failed", "ModelFailed"),
             ],
             "Default": "WaitForModel",
         },
@@ -272,13 +227,13 @@ def _import_states(inputs: ServingInputs) -> dict[str, Any]:
             ],
             "Default": "ImportFailedWithoutReason",
         },
-        "ImportFailed": _failure(
+        "ImportFailed": failure(
             "ImportFailed",
             "custom model {} failed: {}",
             "$.model.ModelArn",
             "$.model.FailureMessage",
         ),
-        "ImportFailedWithoutReason": _failure(
+        "ImportFailedWithoutReason": failure(
             "ImportFailed", "custom model {} failed (no reason given)", "$.model.ModelArn"
         ),
     }
@@ -286,17 +241,17 @@ def _import_states(inputs: ServingInputs) -> dict[str, Any]:
 
 def _deployment_states() -> dict[str, Any]:
     return {
-        "FindDeployment": _task(
+        "FindDeployment": task(
             "bedrock:getCustomModelDeployment",
             {"CustomModelDeploymentIdentifier.$": "$.names.Name"},
             ResultPath="$.deployment",
             Catch=[
                 {"ErrorEquals": [NOT_FOUND], "ResultPath": "$.lookup", "Next": "CreateDeployment"},
-                _fail_to(),
+                fail_to(),
             ],
             Next="DeploymentReady",
         ),
-        "CreateDeployment": _task(
+        "CreateDeployment": task(
             "bedrock:createCustomModelDeployment",
             {
                 "ModelDeploymentName.$": "$.names.Name",
@@ -310,39 +265,39 @@ def _deployment_states() -> dict[str, Any]:
                 "Status": "Creating",
             },
             ResultPath="$.deployment",
-            Catch=[_fail_to()],
+            Catch=[fail_to()],
             Next="WaitForDeployment",
         ),
         "WaitForDeployment": {"Type": "Wait", "Seconds": POLL_SECONDS, "Next": "PollDeployment"},
-        "PollDeployment": _task(
+        "PollDeployment": task(
             "bedrock:getCustomModelDeployment",
             {"CustomModelDeploymentIdentifier.$": "$.deployment.CustomModelDeploymentArn"},
             ResultPath="$.deployment",
-            Catch=[_fail_to()],
+            Catch=[fail_to()],
             Next="DeploymentReady",
         ),
         "DeploymentReady": {
             "Type": "Choice",
             "Choices": [
-                _is("$.deployment.Status", "Active", "ConfirmApproved"),
-                _is("$.deployment.Status", "Failed", "DeploymentFailed"),
+                equals("$.deployment.Status", "Active", "ConfirmApproved"),
+                equals("$.deployment.Status", "Failed", "DeploymentFailed"),
             ],
             "Default": "WaitForDeployment",
         },
-        "DeploymentFailed": _failure(
+        "DeploymentFailed": failure(
             "DeploymentFailed",
             "deployment {} failed: {}",
             "$.deployment.CustomModelDeploymentArn",
             "States.JsonToString($.deployment)",
         ),
-        "ConfirmApproved": _describe("ApprovedWhenServing"),
+        "ConfirmApproved": describe("ApprovedWhenServing"),
         # Rejected while deploying: nothing stays up without an approval.
         "ApprovedWhenServing": {
             "Type": "Choice",
-            "Choices": [_is("$.current.ModelApprovalStatus", "Approved", "Deployed")],
+            "Choices": [equals("$.current.ModelApprovalStatus", "Approved", "Deployed")],
             "Default": "DeleteDeployment",
         },
-        "Deployed": _record(
+        "Deployed": record(
             "Deployed",
             "SaveRecord",
             **{
@@ -356,18 +311,18 @@ def _deployment_states() -> dict[str, Any]:
 def _take_down_states(inputs: ServingInputs) -> dict[str, Any]:
     after_delete = "DeleteModel" if inputs.serving.delete_custom_model else "TakenDown"
     states: dict[str, Any] = {
-        "FindDeploymentToDelete": _task(
+        "FindDeploymentToDelete": task(
             "bedrock:getCustomModelDeployment",
             {"CustomModelDeploymentIdentifier.$": "$.names.Name"},
             ResultPath="$.deployment",
             Catch=[
                 {"ErrorEquals": [NOT_FOUND], "ResultPath": "$.lookup", "Next": "NothingDeployed"},
-                _fail_to(),
+                fail_to(),
             ],
             Next="DeleteDeployment",
         ),
         "NothingDeployed": {"Type": "Succeed"},
-        "DeleteDeployment": _task(
+        "DeleteDeployment": task(
             "bedrock:deleteCustomModelDeployment",
             {"CustomModelDeploymentIdentifier.$": "$.deployment.CustomModelDeploymentArn"},
             ResultPath=None,
@@ -379,103 +334,30 @@ def _take_down_states(inputs: ServingInputs) -> dict[str, Any]:
                     "BackoffRate": 1.0,
                     "MaxAttempts": 45,
                 },
-                *_RETRY_BEDROCK,
+                *RETRY_BEDROCK,
             ],
             Catch=[
                 {"ErrorEquals": [NOT_FOUND], "ResultPath": "$.lookup", "Next": after_delete},
-                _fail_to(),
+                fail_to(),
             ],
             Next=after_delete,
         ),
-        "TakenDown": _record(
+        "TakenDown": record(
             "TakenDown", **{f"{KEY_SERVING_DEPLOYMENT}.$": "$.deployment.CustomModelDeploymentArn"}
         ),
     }
     if inputs.serving.delete_custom_model:
-        states["DeleteModel"] = _task(
+        states["DeleteModel"] = task(
             "bedrock:deleteCustomModel",
             {"ModelIdentifier.$": "$.names.Name"},
             ResultPath=None,
             Catch=[
                 {"ErrorEquals": [NOT_FOUND], "ResultPath": "$.lookup", "Next": "TakenDown"},
-                _fail_to(),
+                fail_to(),
             ],
             Next="TakenDown",
         )
     return states
-
-
-def _describe(next_state: str) -> dict[str, Any]:
-    return _task(
-        "sagemaker:describeModelPackage",
-        {"ModelPackageName.$": "$.package.Arn"},
-        ResultSelector={
-            "ModelApprovalStatus.$": "$.ModelApprovalStatus",
-            "CustomerMetadataProperties.$": "$.CustomerMetadataProperties",
-        },
-        ResultPath="$.current",
-        Catch=[_fail_to("RecordUnsaved")],
-        Next=next_state,
-    )
-
-
-def _record_states(inputs: ServingInputs) -> dict[str, Any]:
-    return {
-        "RecordFailure": _record(
-            "Failed",
-            **{
-                f"{KEY_SERVING_FAILURE}.$": "States.Format('{}: {}', $.failure.Error, "
-                "$.failure.Cause)"
-            },
-        ),
-        "RefreshPackage": _describe("SaveRecord"),
-        # UpdateModelPackage keeps the fields it is not given; the metadata is sent whole, with
-        # the record merged in. No approval status is sent (the role may not set Approved).
-        "SaveRecord": _task(
-            "sagemaker:updateModelPackage",
-            {
-                "ModelPackageArn.$": "$.package.Arn",
-                "CustomerMetadataProperties.$": "States.JsonMerge("
-                "$.current.CustomerMetadataProperties, $.record, false)",
-            },
-            ResultPath=None,
-            Catch=[_fail_to("RecordUnsaved")],
-            Next="Outcome",
-        ),
-        "RecordUnsaved": {
-            "Type": "Pass",
-            "Parameters": {
-                KEY_SERVING_STATUS: "Failed",
-                f"{KEY_SERVING_FAILURE}.$": "States.Format('the package could not be updated "
-                "({}: {})', $.failure.Error, $.failure.Cause)",
-            },
-            "ResultPath": "$.record",
-            "Next": "Notify",
-        },
-        "Outcome": {
-            "Type": "Choice",
-            "Choices": [_is(f"$.record.{KEY_SERVING_STATUS}", "Failed", "Notify")],
-            "Default": "Done",
-        },
-        "Done": {"Type": "Succeed"},
-        "Notify": {
-            "Type": "Task",
-            "Resource": "arn:aws:states:::sns:publish",
-            "Parameters": {
-                "TopicArn": inputs.topic_arn,
-                "Subject": f"nova-sft {inputs.environment}: serving a checkpoint failed",
-                "Message.$": f"States.Format('Serving {{}} in {inputs.environment} failed: {{}}', "
-                f"$.detail.ModelPackageArn, $.record.{KEY_SERVING_FAILURE})",
-            },
-            "ResultPath": None,
-            "Next": "ServingFailed",
-        },
-        "ServingFailed": {
-            "Type": "Fail",
-            "Error": "ServingFailed",
-            "CausePath": f"$.record.{KEY_SERVING_FAILURE}",
-        },
-    }
 
 
 def serving_definition(inputs: ServingInputs) -> dict[str, Any]:
@@ -488,6 +370,6 @@ def serving_definition(inputs: ServingInputs) -> dict[str, Any]:
             **_import_states(inputs),
             **_deployment_states(),
             **_take_down_states(inputs),
-            **_record_states(inputs),
+            **record_states(inputs.environment, inputs.topic_arn),
         },
     }

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from pipeline.config import read_cdk_json
-from stacks.serving_definition import SDK, ServingInputs, serving_definition
+from stacks.serving_asl import SDK
+from stacks.serving_definition import ServingInputs, serving_definition
 from tests.cloud_assembly import ENVIRONMENTS, Assembly
 from tests.stacks.test_iam import statements
 from tests.stacks.test_training_stack import by_path

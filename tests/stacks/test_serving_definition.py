@@ -16,7 +16,8 @@ import pytest
 from botocore.model import OperationModel, Shape
 
 from pipeline.serving_config import ServingConfig, serving_name
-from stacks.serving_definition import SDK, ServingInputs, serving_definition
+from stacks.serving_asl import SDK
+from stacks.serving_definition import ServingInputs, serving_definition
 
 SESSION = botocore.session.get_session()
 
