@@ -5,7 +5,8 @@ an environment in cdk.json (docs/decisions/0019-serving-on-bedrock.md).
 
 `deploy` is "off" (the default when the object is absent: nothing is built) or "on_approval" (an
 approval imports the checkpoint and deploys it on demand). `take_down` lists when a deployment is
-deleted: "rejected" (its package is rejected). `delete_custom_model` also deletes the imported
+deleted: "rejected" (its package is rejected), "superseded" (a newer approved version of the
+environment has been deployed). `delete_custom_model` also deletes the imported
 custom model when its deployment is taken down (default false: the import is kept, so approving
 the version again deploys it without a second import).
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 DEPLOY_CHOICES = ("off", "on_approval")
-TAKE_DOWN_CHOICES = ("rejected",)
+TAKE_DOWN_CHOICES = ("rejected", "superseded")
 # Bedrock documents the import of Nova checkpoints trained on SageMaker in these regions only.
 SERVING_REGIONS = ("us-east-1", "us-west-2")
 _KEYS = {"deploy", "take_down", "delete_custom_model"}
@@ -37,6 +38,10 @@ class ServingConfig:
     @property
     def take_down_rejected(self) -> bool:
         return "rejected" in self.take_down
+
+    @property
+    def take_down_superseded(self) -> bool:
+        return "superseded" in self.take_down
 
 
 def serving_problems(raw: Any, region: str) -> tuple[ServingConfig | None, list[str]]:

@@ -193,6 +193,11 @@ class CheckpointServing(Construct):
                 },
             ),
         ]
+        if config.serving.take_down_superseded:
+            # List this environment's deployments (a list action takes no resource) and read
+            # each one's package from its tag.
+            statements.append(allow(["bedrock:ListCustomModelDeployments"], "*"))
+            statements.append(allow(["bedrock:ListTagsForResource"], deployments))
         for statement in statements:
             role.add_to_principal_policy(statement)
         # Publish failures to the encrypted topic (its own key, used only through SNS).
@@ -222,6 +227,7 @@ class CheckpointServing(Construct):
         acknowledge(
             policy,
             "AwsSolutions-IAM5[Resource::*]",
-            "CDK's grants for the log delivery and X-Ray tracing of a state machine: those APIs "
-            "take no resource (Step Functions' documented logging and tracing policy)",
+            "CDK's grants for the log delivery and X-Ray tracing of a state machine, and "
+            "bedrock:ListCustomModelDeployments: those APIs take no resource (Step Functions' "
+            "documented logging and tracing policy; a list action)",
         )

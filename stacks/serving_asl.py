@@ -80,9 +80,11 @@ def describe(next_state: str) -> dict[str, Any]:
     )
 
 
-def record_states(environment: str, topic_arn: str) -> dict[str, Any]:
+def record_states(
+    environment: str, topic_arn: str, *, after_deployed: str = "Done"
+) -> dict[str, Any]:
     """Record `$.record` on the package (merged into its metadata); publish a failure to
-    `topic_arn` and fail, or succeed."""
+    `topic_arn` and fail; go on to `after_deployed` after a Deployed record; else succeed."""
     return {
         "RecordFailure": record(
             "Failed",
@@ -117,7 +119,10 @@ def record_states(environment: str, topic_arn: str) -> dict[str, Any]:
         },
         "Outcome": {
             "Type": "Choice",
-            "Choices": [equals(f"$.record.{KEY_SERVING_STATUS}", "Failed", "Notify")],
+            "Choices": [
+                equals(f"$.record.{KEY_SERVING_STATUS}", "Failed", "Notify"),
+                equals(f"$.record.{KEY_SERVING_STATUS}", "Deployed", after_deployed),
+            ],
             "Default": "Done",
         },
         "Done": {"Type": "Succeed"},

@@ -45,6 +45,7 @@ from stacks.serving_asl import (
     record_states,
     task,
 )
+from stacks.serving_superseded import superseded_states
 
 
 @dataclass(frozen=True)
@@ -362,6 +363,7 @@ def _take_down_states(inputs: ServingInputs) -> dict[str, Any]:
 
 def serving_definition(inputs: ServingInputs) -> dict[str, Any]:
     """The state machine's definition for one environment."""
+    superseded = inputs.serving.take_down_superseded
     return {
         "Comment": f"Serve approved checkpoints of {inputs.group_name} on Amazon Bedrock",
         "StartAt": "DescribePackage",
@@ -370,6 +372,11 @@ def serving_definition(inputs: ServingInputs) -> dict[str, Any]:
             **_import_states(inputs),
             **_deployment_states(),
             **_take_down_states(inputs),
-            **record_states(inputs.environment, inputs.topic_arn),
+            **record_states(
+                inputs.environment,
+                inputs.topic_arn,
+                after_deployed="ListDeployments" if superseded else "Done",
+            ),
+            **(superseded_states(inputs.environment) if superseded else {}),
         },
     }

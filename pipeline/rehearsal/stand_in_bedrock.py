@@ -3,9 +3,10 @@
 moto 5.2.5 implements neither CreateCustomModel nor CreateCustomModelDeployment. This layer
 answers, as Bedrock's REST-JSON protocol does, CreateCustomModel, GetCustomModel,
 DeleteCustomModel, CreateCustomModelDeployment, GetCustomModelDeployment,
-DeleteCustomModelDeployment and bedrock-runtime's Converse against a deployment ARN; every other
-request goes on to moto. Each request is checked against botocore's service model (required
-members, lengths, patterns, enums) and the documented constraints: the source is an escrow
+DeleteCustomModelDeployment, ListCustomModelDeployments, ListTagsForResource and bedrock-runtime's
+Converse against a deployment ARN; every other request goes on to moto. Each request is checked
+against botocore's service model (pipeline/rehearsal/bedrock_requests.py: required members,
+lengths, patterns, enums) and the documented constraints: the source is an escrow
 checkpoint a (stand-in) training job made, the role exists and trusts bedrock.amazonaws.com, the
 key exists. A client request token seen before answers with what it made (idempotency).
 
@@ -28,7 +29,9 @@ from typing import Any
 
 import boto3
 import botocore.session
-from botocore.model import OperationModel, Shape
+from botocore.model import OperationModel
+
+from pipeline.rehearsal.bedrock_requests import BedrockError, check, raw_path, route, snake
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -52,53 +55,6 @@ class SimulatedClock:
 
     def now(self) -> float:
         return self.seconds
-
-
-class BedrockError(Exception):
-    """An error answered as Bedrock answers it: HTTP status, error type, message."""
-
-    def __init__(self, status: int, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.kind, self.message = status, kind, message
-
-
-def check(shape: Shape, value: Any, where: str) -> None:
-    """Raise ValidationException where `value` breaks `shape` (botocore's service model)."""
-    meta = shape.metadata
-    if shape.type_name == "structure":
-        if not isinstance(value, dict):
-            raise BedrockError(400, "ValidationException", f"{where} must be an object")
-        members = shape.members
-        unknown = set(value) - set(members)
-        missing = set(shape.required_members) - set(value)
-        if unknown or missing:
-            raise BedrockError(
-                400,
-                "ValidationException",
-                f"{where}: unknown {sorted(unknown)}, missing {sorted(missing)}",
-            )
-        for name, item in value.items():
-            check(members[name], item, f"{where}.{name}")
-    elif shape.type_name == "list":
-        if not meta.get("min", 0) <= len(value) <= meta.get("max", 10**9):
-            raise BedrockError(400, "ValidationException", f"{where}: {len(value)} items")
-        for index, item in enumerate(value):
-            check(shape.member, item, f"{where}[{index}]")
-    elif shape.type_name == "string":
-        if not isinstance(value, str):
-            raise BedrockError(400, "ValidationException", f"{where} must be a string")
-        if not meta.get("min", 0) <= len(value) <= meta.get("max", 10**9):
-            raise BedrockError(
-                400, "ValidationException", f"{where}: length {len(value)} outside {meta}"
-            )
-        if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
-            raise BedrockError(
-                400, "ValidationException", f"{where}: {value!r} does not match {meta['pattern']}"
-            )
-        if "enum" in meta and value not in meta["enum"]:
-            raise BedrockError(
-                400, "ValidationException", f"{where}: {value!r} not in {meta['enum']}"
-            )
 
 
 @dataclass
@@ -164,49 +120,17 @@ class StandInBedrock:
         if match and match.group(3) == "bedrock":
             # moto keeps each account's resources apart by the caller's access key.
             self.access_key, self.region = match.group(1), match.group(2)
-            route = self._route(environ["REQUEST_METHOD"], _raw_path(environ))
-            if route is not None:
-                return self._answer(environ, start_response, *route)
+            found = route(environ["REQUEST_METHOD"], raw_path(environ))
+            if found is not None:
+                return self._answer(environ, start_response, *found)
         return self.app(environ, start_response)
-
-    def _route(self, method: str, path: str) -> tuple[str, dict[str, str]] | None:
-        routes = (
-            ("POST", r"/custom-models/create-custom-model", "CreateCustomModel", None),
-            ("GET", r"/custom-models/(?P<v>[^/?]+)", "GetCustomModel", "modelIdentifier"),
-            ("DELETE", r"/custom-models/(?P<v>[^/?]+)", "DeleteCustomModel", "modelIdentifier"),
-            (
-                "POST",
-                r"/model-customization/custom-model-deployments",
-                "CreateCustomModelDeployment",
-                None,
-            ),
-            (
-                "GET",
-                r"/model-customization/custom-model-deployments/(?P<v>[^/?]+)",
-                "GetCustomModelDeployment",
-                "customModelDeploymentIdentifier",
-            ),
-            (
-                "DELETE",
-                r"/model-customization/custom-model-deployments/(?P<v>[^/?]+)",
-                "DeleteCustomModelDeployment",
-                "customModelDeploymentIdentifier",
-            ),
-            ("POST", r"/model/(?P<v>[^/?]+)/converse", "Converse", "modelId"),
-        )
-        for verb, pattern, operation, label in routes:
-            found = re.fullmatch(pattern + r"(\?.*)?", path)
-            if verb == method and found:
-                uri = {label: urllib.parse.unquote(found.group("v"))} if label else {}
-                return operation, uri
-        return None
 
     def _answer(
         self,
         environ: dict[str, Any],
         start_response: StartResponse,
         operation: str,
-        uri: dict[str, str],
+        uri: dict[str, Any],
     ) -> list[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
@@ -216,7 +140,7 @@ class StandInBedrock:
         try:
             check(op.input_shape, request, operation)
             with self._lock:
-                status, answer = getattr(self, "_" + _snake(operation))(request)
+                status, answer = getattr(self, "_" + snake(operation))(request)
         except BedrockError as error:
             start_response(
                 f"{error.status} Error",
@@ -348,6 +272,30 @@ class StandInBedrock:
         del self.deployments[deployment.name]
         return 200, {}
 
+    def _list_custom_model_deployments(self, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        part = request.get("nameContains", "")
+        summaries = [
+            {
+                "customModelDeploymentArn": d.arn,
+                "customModelDeploymentName": d.name,
+                "modelArn": d.model_arn,
+                "createdAt": "2026-01-01T00:00:00Z",
+                "status": d.status(self.clock.now()),
+            }
+            for d in self.deployments.values()
+            if part in d.name
+        ]
+        return 200, {"modelDeploymentSummaries": summaries}
+
+    def _list_tags_for_resource(self, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        arn = request["resourceARN"]
+        tagged = [(m.arn, m.tags) for m in self.models.values()]
+        tagged += [(d.arn, d.tags) for d in self.deployments.values()]
+        for resource_arn, tags in tagged:
+            if resource_arn == arn:
+                return 200, {"tags": list(tags)}
+        raise BedrockError(404, "ResourceNotFoundException", f"{arn} not found")
+
     def _converse(self, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         deployment = self._deployment(request["modelId"])
         if (
@@ -402,12 +350,3 @@ class StandInBedrock:
             self._client("kms").describe_key(KeyId=arn)
         except Exception:  # noqa: BLE001 - any failure means Bedrock could not use the key
             raise BedrockError(400, "ValidationException", f"key {arn} is not usable") from None
-
-
-def _raw_path(environ: dict[str, Any]) -> str:
-    # The percent-encoded path: an ARN in a URI label keeps its encoded "/".
-    return str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ["PATH_INFO"])
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

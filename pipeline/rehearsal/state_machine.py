@@ -8,10 +8,12 @@ documents `Bedrock.ResourceNotFoundException`). So the rehearsal interprets the 
 from cdk.out itself, and refuses anything outside the subset with the state's name:
 
 - states: Task (`arn:aws:states:::aws-sdk:<service>:<action>` and `arn:aws:states:::sns:publish`),
-  Pass, Choice, Wait, Succeed, Fail; fields Parameters, ResultSelector, ResultPath, Retry, Catch;
-- paths `$`, `$.a.b`, `$$.State.EnteredTime`, `$$.Execution.Id`; intrinsics States.Format,
-  States.Hash, States.JsonMerge (shallow), States.JsonToString;
-- Choice rules StringEquals, IsPresent, Not, And, Or.
+  Pass, Choice, Wait, Succeed, Fail, an inline Map (one item at a time); fields Parameters,
+  ResultSelector, ResultPath, Retry, Catch, ItemsPath, ItemSelector, ItemProcessor;
+- paths `$`, `$.a.b`, `$.List[?(@.Key == 'text')].Field`, `$$.State.EnteredTime`,
+  `$$.Map.Item.Value`; intrinsics States.Format, States.Hash, States.JsonMerge (shallow),
+  States.JsonToString, States.ArrayLength, States.ArrayGetItem (pipeline/rehearsal/state_data.py);
+- Choice rules StringEquals, StringEqualsPath, NumericEquals, IsPresent, Not, And, Or.
 
 AWS SDK parameters are the API's members with the first letter capitalised, and so are the
 answers (timestamps as ISO 8601 text); the calls go through botocore to the local endpoint. Wait
@@ -22,8 +24,6 @@ of minutes passes at once while the stand-in's statuses move as if it had.
 from __future__ import annotations
 
 import datetime
-import hashlib
-import json
 import re
 import uuid
 from collections.abc import Callable
@@ -34,18 +34,11 @@ from botocore.exceptions import ClientError
 from botocore.model import Shape
 
 from pipeline.rehearsal.execution_record import DefinitionError
+from pipeline.rehearsal.state_data import StatesError, fill, matches, put, required
 
 SDK = "arn:aws:states:::aws-sdk:"
 SNS_PUBLISH = "arn:aws:states:::sns:publish"
 MAX_TRANSITIONS = 10_000
-
-
-class StatesError(Exception):
-    """An error raised by a state, as Step Functions names it (`Error`, `Cause`)."""
-
-    def __init__(self, error: str, cause: str) -> None:
-        super().__init__(f"{error}: {cause}")
-        self.error, self.cause = error, cause
 
 
 @dataclass
@@ -57,145 +50,6 @@ class Execution:
     error: str | None = None
     cause: str | None = None
     states: list[str] = field(default_factory=list)
-
-
-class _Missing:
-    pass
-
-
-MISSING = _Missing()
-
-
-def read_path(path: str, data: Any, context: dict[str, Any]) -> Any:
-    """The value at a JSONPath of the subset; MISSING when a field is absent."""
-    if path.startswith("$$"):
-        data, path = context, path[1:]
-    if path == "$":
-        return data
-    if not path.startswith("$."):
-        raise DefinitionError(f"path {path!r} is outside the supported subset")
-    for part in path[2:].split("."):
-        if not isinstance(data, dict) or part not in data:
-            return MISSING
-        data = data[part]
-    return data
-
-
-def _required(path: str, data: Any, context: dict[str, Any]) -> Any:
-    value = read_path(path, data, context)
-    if value is MISSING:
-        raise StatesError("States.Runtime", f"the JSONPath {path} could not be found in the input")
-    return value
-
-
-_TOKEN = re.compile(
-    r"\s*('(?:\\.|[^'\\])*'|States\.[A-Za-z]+\(|\$\$?[\w.]*|-?\d+(?:\.\d+)?|true|false|\)|,)"
-)
-
-
-def intrinsic(text: str, data: Any, context: dict[str, Any]) -> Any:
-    """Evaluate an intrinsic function call such as `States.Format('v{}', $.a)`."""
-    tokens = list(_TOKEN.findall(text))
-    if "".join(tokens).replace(" ", "") != text.replace(" ", ""):
-        raise DefinitionError(f"cannot read the intrinsic {text!r}")
-    value, end = _call(tokens, 0, data, context)
-    if end != len(tokens):
-        raise DefinitionError(f"trailing text in the intrinsic {text!r}")
-    return value
-
-
-def _call(tokens: list[str], at: int, data: Any, context: dict[str, Any]) -> tuple[Any, int]:
-    token = tokens[at].strip()
-    if token.startswith("States."):
-        name, args, at = token[:-1], [], at + 1
-        while tokens[at].strip() != ")":
-            value, at = _call(tokens, at, data, context)
-            args.append(value)
-            if tokens[at].strip() == ",":
-                at += 1
-        return _apply(name, args), at + 1
-    if token.startswith("'"):
-        return re.sub(r"\\(.)", r"\1", token[1:-1]), at + 1
-    if token.startswith("$"):
-        return _required(token, data, context), at + 1
-    if token in ("true", "false"):
-        return token == "true", at + 1  # noqa: S105 - a JSON boolean, not a secret
-    return json.loads(token), at + 1
-
-
-def _apply(name: str, args: list[Any]) -> Any:
-    if name == "States.Format":
-        template, values = args[0], [v if isinstance(v, str) else json.dumps(v) for v in args[1:]]
-        parts = template.split("{}")
-        if len(parts) != len(values) + 1:
-            raise StatesError("States.Runtime", f"{template!r} takes {len(parts) - 1} values")
-        return "".join(p + (values[i] if i < len(values) else "") for i, p in enumerate(parts))
-    if name == "States.Hash":
-        text, algorithm = args
-        if algorithm != "SHA-256":
-            raise DefinitionError(f"States.Hash with {algorithm} is outside the subset")
-        return hashlib.sha256(str(text).encode()).hexdigest()
-    if name == "States.JsonMerge":
-        first, second, deep = args
-        if deep:
-            raise DefinitionError("States.JsonMerge deep merge is outside the subset")
-        return {**first, **second}
-    if name == "States.JsonToString":
-        return json.dumps(args[0], separators=(",", ":"))
-    raise DefinitionError(f"intrinsic {name} is outside the supported subset")
-
-
-def fill(template: Any, data: Any, context: dict[str, Any]) -> Any:
-    """A Parameters or ResultSelector template with its `.$` fields evaluated."""
-    if isinstance(template, list):
-        return [fill(item, data, context) for item in template]
-    if not isinstance(template, dict):
-        return template
-    result: dict[str, Any] = {}
-    for key, value in template.items():
-        if key.endswith(".$"):
-            result[key[:-2]] = (
-                intrinsic(value, data, context)
-                if value.startswith("States.")
-                else _required(value, data, context)
-            )
-        else:
-            result[key] = fill(value, data, context)
-    return result
-
-
-def _put(data: Any, path: str | None, result: Any) -> Any:
-    if path is None:
-        return data
-    if path == "$":
-        return result
-    if not path.startswith("$."):
-        raise DefinitionError(f"ResultPath {path!r} is outside the supported subset")
-    merged = json.loads(json.dumps(data))
-    target = merged
-    parts = path[2:].split(".")
-    for part in parts[:-1]:
-        target = target.setdefault(part, {})
-    target[parts[-1]] = result
-    return merged
-
-
-def matches(rule: dict[str, Any], data: Any, context: dict[str, Any]) -> bool:
-    """Whether a Choice rule of the subset matches."""
-    if "Not" in rule:
-        return not matches(rule["Not"], data, context)
-    if "And" in rule:
-        return all(matches(r, data, context) for r in rule["And"])
-    if "Or" in rule:
-        return any(matches(r, data, context) for r in rule["Or"])
-    value = read_path(rule["Variable"], data, context)
-    if "IsPresent" in rule:
-        return (value is not MISSING) == bool(rule["IsPresent"])
-    if value is MISSING:
-        raise StatesError("States.Runtime", f"Invalid path {rule['Variable']}: not in the input")
-    if "StringEquals" in rule:
-        return isinstance(value, str) and value == rule["StringEquals"]
-    raise DefinitionError(f"Choice rule {sorted(rule)} is outside the supported subset")
 
 
 class Interpreter:
@@ -243,7 +97,7 @@ class Interpreter:
                     execution.status = "FAILED"
                     execution.error = state.get("Error")
                     execution.cause = state.get("Cause") or (
-                        _required(state["CausePath"], data, context)
+                        required(state["CausePath"], data, context)
                         if "CausePath" in state
                         else None
                     )
@@ -260,13 +114,13 @@ class Interpreter:
         unsupported = set(state) - {
             "Type", "Next", "End", "Comment", "Parameters", "ResultSelector", "ResultPath",
             "Resource", "Retry", "Catch", "Choices", "Default", "Seconds", "Error", "Cause",
-            "CausePath",
+            "CausePath", "ItemsPath", "ItemSelector", "ItemProcessor", "MaxConcurrency",
         }  # fmt: skip
         if unsupported:
             raise DefinitionError(f"state {name}: {sorted(unsupported)} outside the subset")
         if kind == "Pass":
             result = fill(state["Parameters"], data, context) if "Parameters" in state else data
-            return _put(data, state.get("ResultPath", "$"), result), state.get("Next")
+            return put(data, state.get("ResultPath", "$"), result), state.get("Next")
         if kind == "Choice":
             for rule in state["Choices"]:
                 if matches(rule, data, context):
@@ -280,12 +134,35 @@ class Interpreter:
             return data, state["Next"]
         if kind in ("Succeed", "Fail"):
             return data, None
-        if kind == "Task":
-            result = self._task_with_retries(name, state, data, context)
+        if kind in ("Task", "Map"):
+            if kind == "Map":
+                result = self._map(name, state, data, context)
+            else:
+                result = self._task_with_retries(name, state, data, context)
             if "ResultSelector" in state:
                 result = fill(state["ResultSelector"], result, context)
-            return _put(data, state.get("ResultPath", "$"), result), state.get("Next")
+            return put(data, state.get("ResultPath", "$"), result), state.get("Next")
         raise DefinitionError(f"state {name}: type {kind} is outside the supported subset")
+
+    def _map(self, name: str, state: dict[str, Any], data: Any, context: dict[str, Any]) -> Any:
+        """An inline Map, one item after another (as MaxConcurrency 1 runs it)."""
+        processor = state["ItemProcessor"]
+        if processor.get("ProcessorConfig", {}).get("Mode", "INLINE") != "INLINE":
+            raise DefinitionError(f"state {name}: only an INLINE Map is in the subset")
+        items = required(state["ItemsPath"], data, context)
+        results = []
+        for index, item in enumerate(items):
+            item_context = {**context, "Map": {"Item": {"Index": index, "Value": item}}}
+            payload = (
+                fill(state["ItemSelector"], data, item_context) if "ItemSelector" in state else item
+            )
+            inner = Interpreter(processor, self.session, self.clock, self.on_wait)
+            inner._clients = self._clients
+            execution = inner.run(payload)
+            if execution.status != "SUCCEEDED":
+                raise StatesError(execution.error or "States.TaskFailed", execution.cause or "")
+            results.append(execution.output)
+        return results
 
     def _task_with_retries(
         self, name: str, state: dict[str, Any], data: Any, context: dict[str, Any]
@@ -321,7 +198,7 @@ class Interpreter:
         for catcher in state.get("Catch", []):
             if _error_matches(catcher["ErrorEquals"], error.error):
                 failure = {"Error": error.error, "Cause": error.cause}
-                return _put(data, catcher.get("ResultPath", "$"), failure), catcher["Next"]
+                return put(data, catcher.get("ResultPath", "$"), failure), catcher["Next"]
         return data, None
 
     def _call(self, name: str, resource: str, parameters: dict[str, Any]) -> Any:

@@ -18,15 +18,16 @@ def context() -> dict[str, Any]:
     return copy.deepcopy(document["context"][CONTEXT_KEY])
 
 
-def test_the_repository_serves_approved_checkpoints_and_takes_rejected_ones_down(
+def test_the_repository_serves_approved_checkpoints_and_takes_old_ones_down(
     context: dict[str, Any],
 ) -> None:
     for env in load_environments(context).environments.values():
         assert env.serving == ServingConfig(
-            deploy="on_approval", take_down=("rejected",), delete_custom_model=False
+            deploy="on_approval", take_down=("rejected", "superseded"), delete_custom_model=False
         )
         assert env.serving.enabled
         assert env.serving.take_down_rejected
+        assert env.serving.take_down_superseded
 
 
 def test_an_environment_without_serving_serves_nothing(context: dict[str, Any]) -> None:
@@ -40,8 +41,8 @@ def test_an_environment_without_serving_serves_nothing(context: dict[str, Any]) 
     ("serving", "expected"),
     [
         ({"deploy": "always"}, "serving.deploy must be one of off, on_approval, got 'always'"),
-        ({"take_down": "rejected"}, "serving.take_down must be a list of rejected"),
-        ({"take_down": ["superseded"]}, "serving.take_down must be a list of rejected"),
+        ({"take_down": "rejected"}, "serving.take_down must be a list of rejected, superseded"),
+        ({"take_down": ["replaced"]}, "serving.take_down must be a list of rejected, superseded"),
         ({"delete_custom_model": "yes"}, "serving.delete_custom_model must be true or false"),
         ({"deploy": "off", "endpoint": 1}, r"serving has unknown key\(s\) endpoint"),
         ([], "serving must be an object"),

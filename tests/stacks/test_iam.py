@@ -375,9 +375,15 @@ def test_serving_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
         )
         | expand(["bedrock:CreateCustomModelDeployment"], [models, deployments])
         | expand(
-            ["bedrock:GetCustomModelDeployment", "bedrock:DeleteCustomModelDeployment"],
+            [
+                "bedrock:GetCustomModelDeployment",
+                "bedrock:DeleteCustomModelDeployment",
+                "bedrock:ListTagsForResource",
+            ],
             [deployments],
         )
+        # Superseded deployments are found by listing (cdk.json takes them down everywhere).
+        | expand(["bedrock:ListCustomModelDeployments"], ["*"])
         | expand(
             ["iam:PassRole"],
             ["<Serving/ImportRole.Arn>"],

@@ -38,6 +38,7 @@ NEWER_THAN_REFERENCE = {
     "bedrock:CreateCustomModelDeployment": "custom-model-deployment",
     "bedrock:GetCustomModelDeployment": "custom-model-deployment",
     "bedrock:DeleteCustomModelDeployment": "custom-model-deployment",
+    "bedrock:ListCustomModelDeployments": "(none: a list action)",
 }
 
 

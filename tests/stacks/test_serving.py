@@ -29,12 +29,17 @@ def _deployed(machine: dict[str, Any]) -> dict[str, Any]:
 
 
 def _definition_actions(machine: dict[str, Any]) -> set[str]:
-    states = _deployed(machine)["States"].values()
-    return {
-        s["Resource"].removeprefix(SDK)
-        for s in states
-        if s["Type"] == "Task" and s["Resource"].startswith(SDK)
-    }
+    return _actions(_deployed(machine))
+
+
+def _actions(definition: dict[str, Any]) -> set[str]:
+    found = set()
+    for state in definition["States"].values():
+        if state["Type"] == "Task" and state["Resource"].startswith(SDK):
+            found.add(state["Resource"].removeprefix(SDK))
+        if state["Type"] == "Map":
+            found |= _actions(state["ItemProcessor"])
+    return found
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -37,6 +37,8 @@ def sdk_tasks(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]
     for name, state in definition["States"].items():
         if state["Type"] == "Task" and state["Resource"].startswith(SDK):
             yield name, state
+        if state["Type"] == "Map":  # the states each item runs
+            yield from sdk_tasks(state["ItemProcessor"])
 
 
 def operation(resource: str) -> OperationModel:
@@ -83,7 +85,7 @@ def problems(shape: Shape, value: Any, where: str) -> list[str]:
 @pytest.mark.parametrize("delete_model", [False, True])
 def test_every_sdk_call_matches_the_service_model(delete_model: bool) -> None:
     definition = serving_definition(
-        inputs(take_down=("rejected",), delete_custom_model=delete_model)
+        inputs(take_down=("rejected", "superseded"), delete_custom_model=delete_model)
     )
     checked = set()
     for name, state in sdk_tasks(definition):
@@ -92,21 +94,33 @@ def test_every_sdk_call_matches_the_service_model(delete_model: bool) -> None:
         for key in state.get("ResultSelector", {}):
             if key.endswith(".$"):
                 path = state["ResultSelector"][key]
-                member(op.output_shape, path.removeprefix("$.").split(".")[0])
+                member(op.output_shape, re.split(r"[.\[]", path.removeprefix("$."))[0])
         checked.add(op.name)
-    assert {"CreateCustomModel", "CreateCustomModelDeployment", "UpdateModelPackage"} <= checked
+    assert {
+        "CreateCustomModel",
+        "CreateCustomModelDeployment",
+        "UpdateModelPackage",
+        "ListCustomModelDeployments",
+        "ListTagsForResource",
+    } <= checked
     assert ("DeleteCustomModel" in checked) == delete_model
 
 
-def test_every_transition_names_a_state() -> None:
-    definition = serving_definition(inputs(take_down=("rejected",), delete_custom_model=True))
+def _check_transitions(definition: dict[str, Any]) -> None:
     states = definition["States"]
     targets = {definition["StartAt"]}
     for state in states.values():
         targets.update(t for t in [state.get("Next"), state.get("Default")] if t)
         targets.update(c["Next"] for c in state.get("Choices", []) + state.get("Catch", []))
+        if state["Type"] == "Map":
+            _check_transitions(state["ItemProcessor"])
     assert targets - set(states) == set()
     assert set(states) - targets == set()  # and no state is unreachable
+
+
+@pytest.mark.parametrize("take_down", [(), ("rejected",), ("rejected", "superseded")])
+def test_every_transition_names_a_state(take_down: tuple[str, ...]) -> None:
+    _check_transitions(serving_definition(inputs(take_down=take_down, delete_custom_model=True)))
 
 
 def test_a_rejection_is_ignored_unless_take_down_is_configured() -> None:

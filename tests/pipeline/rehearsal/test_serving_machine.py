@@ -228,3 +228,43 @@ def test_a_package_of_another_group_is_refused(world: World) -> None:
     )["ModelPackageArn"]
     execution = world.run(world.event(arn))
     assert (execution.status, execution.error) == ("FAILED", "NotThisEnvironment")
+
+
+def test_a_newer_approval_takes_the_superseded_deployment_down(
+    aws: boto3.Session, local_endpoint: LocalEndpoint
+) -> None:
+    world = World(aws, local_endpoint, take_down=("rejected", "superseded"))
+    older = world.register()
+    world.set_status(older, "Approved")
+    assert world.run(world.event(older)).status == "SUCCEEDED"
+    newer = world.register()
+    world.set_status(newer, "Approved")
+    execution = world.run(world.event(newer))
+    assert execution.status == "SUCCEEDED"
+    assert "TakeDownSuperseded" in execution.states
+    assert sorted(local_endpoint.bedrock.deployments) == ["nova-sft-sandbox-v2"]
+    assert world.metadata(newer)["ServingStatus"] == "Deployed"
+    taken = world.metadata(older)
+    assert taken["ServingStatus"] == "TakenDown"
+    assert taken["ServingSupersededBy"] == "nova-sft-sandbox-v2"
+    assert taken["CheckpointS3Uri"] == CHECKPOINT
+    assert len(local_endpoint.bedrock.models) == 2  # the models are kept
+
+
+def test_a_deployment_this_machine_did_not_make_is_left_alone(
+    aws: boto3.Session, local_endpoint: LocalEndpoint
+) -> None:
+    world = World(aws, local_endpoint, take_down=("superseded",))
+    first = world.register()
+    world.set_status(first, "Approved")
+    world.run(world.event(first))
+    untagged = local_endpoint.bedrock.deployments["nova-sft-sandbox-v1"]
+    untagged.tags = []  # as if made by hand under the same prefix
+    second = world.register()
+    world.set_status(second, "Approved")
+    assert world.run(world.event(second)).status == "SUCCEEDED"
+    assert sorted(local_endpoint.bedrock.deployments) == [
+        "nova-sft-sandbox-v1",
+        "nova-sft-sandbox-v2",
+    ]
+    assert world.metadata(first)["ServingStatus"] == "Deployed"

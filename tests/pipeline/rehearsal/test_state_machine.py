@@ -11,7 +11,8 @@ import pytest
 
 from pipeline.rehearsal.execution_record import DefinitionError
 from pipeline.rehearsal.stand_in_bedrock import SimulatedClock
-from pipeline.rehearsal.state_machine import Interpreter, intrinsic
+from pipeline.rehearsal.state_data import intrinsic, read_path
+from pipeline.rehearsal.state_machine import Interpreter
 
 
 def machine(states: dict[str, Any], start: str = "A") -> dict[str, Any]:
@@ -140,7 +141,7 @@ def test_aws_sdk_members_are_capitalised_both_ways(aws: boto3.Session) -> None:
 @pytest.mark.parametrize(
     "state",
     [
-        {"Type": "Map", "End": True},
+        {"Type": "Parallel", "Branches": [], "End": True},
         {"Type": "Pass", "InputPath": "$.a", "End": True},
         {"Type": "Pass", "Parameters": {"x.$": "States.UUID()"}, "End": True},
         {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "End": True},
@@ -149,3 +150,42 @@ def test_aws_sdk_members_are_capitalised_both_ways(aws: boto3.Session) -> None:
 def test_anything_outside_the_subset_is_refused_by_name(aws: boto3.Session, state: Any) -> None:
     with pytest.raises(DefinitionError):
         run(machine({"A": state}), {"a": 1}, aws)
+
+
+def test_a_filter_path_and_array_intrinsics() -> None:
+    data = {"Tags": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]}
+    assert read_path("$.Tags[?(@.Key == 'b')].Value", data, {}) == ["2"]
+    assert read_path("$.Tags[?(@.Key == 'c')].Value", data, {}) == []
+    found = {"p": ["x", "y"]}
+    assert intrinsic("States.ArrayLength($.p)", found, {}) == 2
+    assert intrinsic("States.ArrayGetItem($.p, 1)", found, {}) == "y"
+
+
+def test_an_inline_map_runs_each_item_with_the_item_in_context() -> None:
+    definition = machine(
+        {
+            "A": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemSelector": {"Value.$": "$$.Map.Item.Value", "Other.$": "$.other"},
+                "ItemProcessor": {
+                    "StartAt": "Same",
+                    "States": {
+                        "Same": {
+                            "Type": "Choice",
+                            "Choices": [
+                                {"Variable": "$.Value", "StringEqualsPath": "$.Other", "Next": "Y"}
+                            ],
+                            "Default": "N",
+                        },
+                        "Y": {"Type": "Pass", "Parameters": {"same": True}, "End": True},
+                        "N": {"Type": "Pass", "Parameters": {"same": False}, "End": True},
+                    },
+                },
+                "ResultPath": "$.results",
+                "End": True,
+            }
+        }
+    )
+    output = run(definition, {"items": ["a", "b"], "other": "b"}).output
+    assert output["results"] == [{"same": False}, {"same": True}]
