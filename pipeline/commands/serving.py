@@ -141,6 +141,8 @@ def invoke(runtime: Any, record: Any, prompt: str, max_tokens: int) -> dict[str,
     """Converse with the package's deployment; the answer's text, the deployment and usage."""
     if not prompt.strip():
         raise common.UsageError("PROMPT must not be empty")
+    if max_tokens < 1:
+        raise common.UsageError(f"--max-tokens must be at least 1, got {max_tokens}")
     status = record.metadata.get(KEY_SERVING_STATUS)
     deployment = record.metadata.get(KEY_SERVING_DEPLOYMENT)
     if status != DEPLOYED or not deployment:

@@ -165,7 +165,7 @@ def test_invoke_prints_the_deployments_answer_and_lineage_marks_it(
     assert root["checkpoints"][0]["deployed"] is True
 
 
-def test_an_empty_prompt_is_a_usage_error(
+def test_an_empty_prompt_or_no_tokens_is_a_usage_error(
     aws: boto3.Session, cdk_json: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env = environment(cdk_json, "dev")
@@ -176,3 +176,17 @@ def test_an_empty_prompt_is_a_usage_error(
     )
     assert status == 2
     assert "PROMPT must not be empty" in err
+    status, _, err = run_cli(
+        capsys,
+        "invoke",
+        "1",
+        "Hi",
+        "--max-tokens",
+        "0",
+        "--env",
+        "dev",
+        "--cdk-json",
+        str(cdk_json),
+    )
+    assert status == 2
+    assert "--max-tokens must be at least 1, got 0" in err
