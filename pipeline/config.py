@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from lambdas.recipe.spec import (
     NOVA_SFT_IMAGE_ACCOUNTS,
     SUPPORTED_INSTANCE_TYPES,
 )
+from pipeline.serving_config import ServingConfig, serving_problems
 
 CONTEXT_KEY = "nova-sft"
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -53,6 +54,8 @@ class EnvironmentConfig:
     noncurrent_version_retention_days: int
     log_retention_days: int
     termination_protection: bool
+    # Optional in cdk.json (default: off); pipeline/serving_config.py.
+    serving: ServingConfig = field(default_factory=ServingConfig)
 
     @property
     def pipeline_name(self) -> str:
@@ -123,7 +126,8 @@ _ENV_TYPES: dict[str, type] = {
     "log_retention_days": int,
     "termination_protection": bool,
 }
-_ENV_KEYS = {f.name for f in fields(EnvironmentConfig)} - {"name"}
+_ENV_KEYS = {f.name for f in fields(EnvironmentConfig)} - {"name", "serving"}
+_ENV_OPTIONAL = frozenset({"serving"})
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
@@ -195,11 +199,17 @@ def _parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         )
     if not isinstance(raw, dict):
         raise ConfigError(f"cdk.json context {where} must be an object")
-    _check_keys(where, raw, _ENV_KEYS)
-    problems = _type_problems(raw) or _value_problems(raw)
+    _check_keys(where, raw, _ENV_KEYS, optional=_ENV_OPTIONAL)
+    settings = {k: v for k, v in raw.items() if k not in _ENV_OPTIONAL}
+    problems = _type_problems(settings) or _value_problems(settings)
+    serving, serving_errors = ServingConfig(), list[str]()
+    if "serving" in raw and not problems:
+        parsed, serving_errors = serving_problems(raw["serving"], raw["region"])
+        serving = parsed or serving
+    problems += serving_errors
     if problems:
         raise ConfigError(f"cdk.json context {where}: {'; '.join(problems)}")
-    return EnvironmentConfig(name=name, **raw)
+    return EnvironmentConfig(name=name, serving=serving, **settings)
 
 
 _TOOLCHAIN_KEYS = {f.name for f in fields(ToolchainConfig)}

@@ -28,6 +28,7 @@ from typing import Any
 from lambdas.aws_errors import error_code
 from pipeline.config import CDK_JSON, ConfigError, EnvironmentConfig, read_cdk_json
 from pipeline.definition import ParameterSpec, parameter_specs
+from pipeline.serving_config import state_machine_name
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -111,7 +112,33 @@ def check_environment(session: Any, env: EnvironmentConfig) -> tuple[list[str], 
         )
     else:
         passed.append(f"model package group {env.model_package_group_name} exists")
+    if env.serving.enabled:
+        _check_serving(session, env, account, passed, failures)
     return passed, failures
+
+
+def _check_serving(
+    session: Any, env: EnvironmentConfig, account: str, passed: list[str], failures: list[str]
+) -> None:
+    """The serving state machine exists (issue 15), when the environment serves checkpoints."""
+    from botocore.exceptions import ClientError
+
+    name = state_machine_name(env.name)
+    arn = f"arn:aws:states:{env.region}:{account}:stateMachine:{name}"
+    try:
+        machine = session.client("stepfunctions", region_name=env.region).describe_state_machine(
+            stateMachineArn=arn
+        )
+    except ClientError as error:
+        failures.append(
+            f"serving state machine {name} not found in account {account}, {env.region}: "
+            f"{error.response.get('Error', {}).get('Message', error)}"
+        )
+        return
+    if machine.get("status", "ACTIVE") != "ACTIVE":
+        failures.append(f"serving state machine {name} is {machine.get('status')!r}, not ACTIVE")
+    else:
+        passed.append(f"serving state machine {name} exists")
 
 
 def _pipeline_problems(

@@ -13,6 +13,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from pipeline.config import CONTEXT_KEY, EnvironmentConfig, ToolchainConfig
+from pipeline.serving_config import state_machine_name
 from stacks.iam_statements import allow
 
 
@@ -41,9 +42,10 @@ def toolchain_bus_arn(toolchain: ToolchainConfig, partition: str) -> str:
 class SmokeTestRole(Construct):
     """A role that the toolchain's smoke runner for this environment may assume (`role`).
 
-    It may describe this environment's SageMaker pipeline and model package group, nothing
-    else. Only the runner role `smoke_runner_role_name(env)` of `toolchain_account` may assume
-    it: the account is the principal, and the condition names the one role in it.
+    It may describe this environment's SageMaker pipeline and model package group, and its
+    serving state machine when it serves checkpoints, nothing else. Only the runner role
+    `smoke_runner_role_name(env)` of `toolchain_account` may assume it: the account is the
+    principal, and the condition names the one role in it.
     """
 
     def __init__(
@@ -83,3 +85,11 @@ class SmokeTestRole(Construct):
         )
         self.role.add_to_principal_policy(allow(["sagemaker:DescribePipeline"], pipeline_arn))
         self.role.add_to_principal_policy(allow(["sagemaker:DescribeModelPackageGroup"], group_arn))
+        if config.serving.enabled:
+            machine_arn = stack.format_arn(
+                service="states",
+                resource="stateMachine",
+                resource_name=state_machine_name(config.name),
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+            )
+            self.role.add_to_principal_policy(allow(["states:DescribeStateMachine"], machine_arn))

@@ -26,6 +26,7 @@ from pipeline.definition_cache import (
 from stacks.data_stack import DataExports
 from stacks.functions import PipelineFunctions
 from stacks.notifications import ApprovalNotifications
+from stacks.serving import CheckpointServing
 from stacks.smoke_access import SmokeTestRole, toolchain_bus_arn
 from stacks.training_roles import pipeline_role, training_job_role
 
@@ -60,7 +61,8 @@ class TrainingStack(cdk.Stack):
 
     Attributes: `training_role` (the SageMaker execution role of the training jobs),
     `pipeline_role`, `functions` (`PipelineFunctions`), `model_package_group`, `pipeline`,
-    `notifications` (`ApprovalNotifications`), `smoke_test` (`SmokeTestRole` or None).
+    `notifications` (`ApprovalNotifications`), `serving` (`CheckpointServing` or None),
+    `smoke_test` (`SmokeTestRole` or None).
     """
 
     def __init__(
@@ -123,6 +125,7 @@ class TrainingStack(cdk.Stack):
             model_package_group_names=[config.model_package_group_name],
             rule_name=f"{config.pipeline_name}-checkpoint-changes",
         )
+        self.serving = self._serving(config, key)
         self.smoke_test: SmokeTestRole | None = None
         if toolchain is not None:
             self.smoke_test = SmokeTestRole(
@@ -130,6 +133,19 @@ class TrainingStack(cdk.Stack):
             )
             self._forward_to_toolchain(toolchain)
         self._outputs(config)
+
+    def _serving(self, config: EnvironmentConfig, key: kms.IKey) -> CheckpointServing | None:
+        # Approved checkpoints served on Bedrock, when the environment asks for it.
+        if not config.serving.enabled:
+            return None
+        return CheckpointServing(
+            self,
+            "Serving",
+            config=config,
+            key=key,
+            topic=self.notifications.topic,
+            topic_key=self.notifications.key,
+        )
 
     def _forward_to_toolchain(self, toolchain: ToolchainConfig) -> None:
         # The team watches every stage's checkpoints in one place: the same events go to the

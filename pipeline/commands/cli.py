@@ -15,6 +15,7 @@ Commands:
 - `evaluate`: score a checkpoint or the base model without training (issue 14).
 - `validate-data`: check a dataset on this machine before a run (issue 8).
 - `promote`: replay an approved checkpoint's run in the next environment (issue 5).
+- `deploy`, `undeploy`, `invoke`: serve a checkpoint on Amazon Bedrock (issue 15).
 
 Commands that call AWS use the standard credential chain (or `--profile`), the environment's
 region from cdk.json, and `AWS_ENDPOINT_URL` when it is set (the local rehearsal endpoint).
@@ -35,6 +36,7 @@ from pipeline.commands import (
     lineage,
     metrics,
     promote,
+    serving,
     start,
     validate_data,
     watch,
@@ -61,6 +63,7 @@ COMMANDS = (
     evaluate,
     validate_data,
     promote,
+    serving,
 )
 
 

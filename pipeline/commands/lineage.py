@@ -16,13 +16,15 @@ from lambdas.evaluation import scorecard_of
 from lambdas.registry import CheckpointRecord, list_checkpoints
 from pipeline.commands import common
 from pipeline.commands.aws import Sessions, record_dict, resolve_package
+from pipeline.serving_config import DEPLOYED, KEY_SERVING_STATUS
 
 _HELP = "show the checkpoints as a tree, parent to child"
 _DESCRIPTION = (
     "Show an environment's checkpoints as a tree: each run under the checkpoint it "
     "continued from, with its technique, steps, final training loss, approval status "
-    "and date, its evaluation score, the change from its parent's score and its quality "
-    "gate's verdict. With PACKAGE, only that checkpoint's ancestors and descendants."
+    "(DEPLOYED when it is served on Bedrock) and date, its evaluation score, the change from "
+    "its parent's score and its quality gate's verdict. With PACKAGE, only that checkpoint's "
+    "ancestors and descendants."
 )
 
 
@@ -44,9 +46,10 @@ def _tree_lines(nodes: Sequence[LineageNode], indent: str) -> list[str]:
         steps = f"{r.training_steps} steps" if r.training_steps is not None else "? steps"
         loss = f"loss {r.final_loss:.4f}" if r.final_loss is not None else "loss n/a"
         date = r.creation_time.strftime("%Y-%m-%d %H:%M") if r.creation_time else "?"
+        served = " DEPLOYED" if is_deployed(r) else ""
         lines.append(
-            f"{indent}{'└─' if last else '├─'} v{r.version} {r.approval_status} {r.technique} "
-            f"{steps} {loss} {date} {r.checkpoint_uri}"
+            f"{indent}{'└─' if last else '├─'} v{r.version} {r.approval_status}{served} "
+            f"{r.technique} {steps} {loss} {date} {r.checkpoint_uri}"
         )
         if scorecard_of(r.metadata) is not None:
             lines.append(f"{indent}{'   ' if last else '│  '}   {score_text(r)}")
@@ -103,6 +106,11 @@ def run(args: argparse.Namespace) -> int:
     return common.EXIT_OK
 
 
+def is_deployed(record: CheckpointRecord) -> bool:
+    """Whether the serving state machine recorded the checkpoint as deployed on Bedrock."""
+    return record.metadata.get(KEY_SERVING_STATUS) == DEPLOYED
+
+
 @dataclass
 class LineageNode:
     """A checkpoint and the checkpoints trained from it (oldest first)."""
@@ -111,7 +119,11 @@ class LineageNode:
     children: list[LineageNode] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**record_dict(self.record), "children": [c.to_dict() for c in self.children]}
+        return {
+            **record_dict(self.record),
+            "deployed": is_deployed(self.record),
+            "children": [c.to_dict() for c in self.children],
+        }
 
 
 def lineage(records: Sequence[CheckpointRecord], focus: str = "") -> dict[str, list[LineageNode]]:

@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     if run_3 is not None and not refused:
         _error("run 3 continued a LoRA checkpoint with full rank and was not refused")
         return 1
+    if result.serving is not None and not result.serving.succeeded:
+        _error("serving did not deploy, answer and take down round 2's checkpoint (see above)")
+        return 1
     if not result.succeeded:
         _error("a run failed (see its failure reason above)")
         return 1

@@ -6,7 +6,10 @@ against AWS. A seeded generator picks which requests fail, so a run is repeatabl
 
 Behind the faults, `pipeline.rehearsal.step_records.StepRoute` serves what moto lacks for a
 rehearsed execution: its step records (`ListPipelineExecutionSteps`) and its real status, from the
-`executions` log that the local executor publishes to.
+`executions` log that the local executor publishes to. In front of it,
+`pipeline.rehearsal.stand_in_bedrock.StandInBedrock` answers the Bedrock calls moto lacks, and
+`pipeline.rehearsal.registry_updates.KeepUnnamedFields` (when enabled) makes UpdateModelPackage
+keep the fields it does not name.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from pipeline.rehearsal.registry_updates import KeepUnnamedFields
+from pipeline.rehearsal.stand_in_bedrock import StandInBedrock
 from pipeline.rehearsal.step_records import ExecutionLog, StepRoute
 
 _SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
@@ -104,15 +109,18 @@ class LocalEndpoint:
                 return None
 
         self.executions = ExecutionLog()
-        self._injector = _FaultInjector(
-            StepRoute(DomainDispatcherApplication(create_backend_app), self.executions)
-        )
+        # Bedrock's custom-model calls, which moto lacks (pipeline/rehearsal/stand_in_bedrock.py).
+        routes = StepRoute(DomainDispatcherApplication(create_backend_app), self.executions)
+        self.registry_updates = KeepUnnamedFields(routes)
+        self.bedrock = StandInBedrock(self.registry_updates, url="")
+        self._injector = _FaultInjector(self.bedrock)
         # Port 0: the system picks a free port while binding, so no other process can take it.
         self._server: BaseWSGIServer = make_server(
             "127.0.0.1", 0, self._injector, threaded=True, request_handler=QuietHandler
         )
         host, port = self._server.server_address[:2]
         self.url = f"http://{host!s}:{port}"
+        self.bedrock.url = self.url
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -125,6 +133,8 @@ class LocalEndpoint:
     def reset(self) -> None:
         """Empty every service: moto keeps its state per process, not per server."""
         self.executions.clear()
+        self.bedrock.reset()
+        self.registry_updates.enabled = False
         reset = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310
         with urllib.request.urlopen(reset, timeout=10) as response:  # noqa: S310 - loopback only
             if response.status != 200:

@@ -27,4 +27,6 @@ class Options:
     plot: bool = True
     # Run 3 (the other technique, which must be refused); the benchmark times runs 1 and 2 only.
     other_technique_round: bool = True
+    # Approve round 2's checkpoint, serve it on the stand-in Bedrock, reject it (issue 15).
+    serving: bool = True
     lambda_inputs: str = "json"  # or "strings": how typed parameters reach the Lambda events

@@ -53,6 +53,7 @@ class LocalStage:
     functions: dict[str, DeployedFunction] = field(default_factory=dict)  # by ARN
     outputs: dict[str, str] = field(default_factory=dict)  # "<stack>.<output>" -> value
     not_applied: list[str] = field(default_factory=list)
+    state_machines: dict[str, str] = field(default_factory=dict)  # name -> deployed definition
 
     def output(self, suffix: str) -> str:
         """The one stack output whose name ends with `suffix`."""
@@ -207,6 +208,19 @@ class ResourceCreator:
             PipelineName=name, PipelineDefinition=body, RoleArn=properties["RoleArn"]
         )
         return name, {"PipelineArn": pipeline["PipelineArn"]}
+
+    def create_StepFunctions_StateMachine(
+        self, stack: StackTemplate, logical_id: str, properties: dict[str, Any], _meta: Any
+    ) -> tuple[str, dict[str, str]]:
+        # The resolved definition is kept: the rehearsal runs it (pipeline/rehearsal/serving.py).
+        definition = properties["DefinitionString"]
+        json.loads(definition)  # a reference left unresolved would not be JSON
+        name = properties.get("StateMachineName") or physical_name(stack.name, logical_id, 80)
+        arn = self.session.client("stepfunctions").create_state_machine(
+            name=name, definition=definition, roleArn=properties["RoleArn"]
+        )["stateMachineArn"]
+        self.stage.state_machines[name] = definition
+        return arn, {"Arn": arn, "Name": name}
 
 
 def _refuse_empty_defaults(where: str, body: Any) -> None:

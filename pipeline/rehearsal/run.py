@@ -52,6 +52,7 @@ from pipeline.rehearsal.options import (
     Options,
 )
 from pipeline.rehearsal.resources import LocalStage
+from pipeline.rehearsal.serving import ServingRehearsal, rehearse_serving
 from pipeline.rehearsal.stack import deploy_stage
 from pipeline.rehearsal.stand_in_trainer import StandInTrainer
 
@@ -75,14 +76,17 @@ class Rehearsal:
     registered: int = 0  # model package versions in the group at the end
     plot_path: Path | None = None
     seconds: float = 0.0
+    serving: ServingRehearsal | None = None  # round 2's checkpoint served, then taken down
 
     @property
     def succeeded(self) -> bool:
         """Every training round succeeded and, when it ran, the other-technique round was
         refused before any training job."""
         trained = bool(self.executions) and all(e.status == "Succeeded" for e in self.executions)
-        return trained and (
-            self.other_technique is None or refused_before_training(self.other_technique)
+        return (
+            trained
+            and (self.other_technique is None or refused_before_training(self.other_technique))
+            and (self.serving is None or self.serving.succeeded)
         )
 
 
@@ -190,7 +194,22 @@ def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
             result.lineage = ancestry(sm, env.model_package_group_name, source)
         registered = sm.list_model_packages(ModelPackageGroupName=env.model_package_group_name)
         result.registered = len(registered["ModelPackageSummaryList"])
-    _log_lineage(result.lineage, log)
+        _log_lineage(result.lineage, log)
+        # Round 2's checkpoint approved, served on the stand-in Bedrock, then rejected.
+        result.serving = (
+            rehearse_serving(
+                session=session,
+                stage=stage,
+                env=env,
+                cdk_out=options.cdk_out,
+                endpoint=endpoint,
+                checkpoints=trainer.final_loss_by_checkpoint,
+                package_arn=result.lineage[0].model_package_arn if result.lineage else None,
+                log=log,
+            )
+            if options.serving
+            else None
+        )
     if options.plot and result.curves:
         curves = _with_scores(result.curves, result.lineage)
         result.plot_path = plot_curves(curves, options.out_dir / "loss_curves.png")

@@ -62,6 +62,7 @@ def deploy(
     definition: dict[str, Any],
     *,
     group: bool = True,
+    serving: bool = True,
 ) -> None:
     sm = session.client("sagemaker")
     sm.create_pipeline(
@@ -71,6 +72,12 @@ def deploy(
     )
     if group:
         sm.create_model_package_group(ModelPackageGroupName=dev.model_package_group_name)
+    if serving:
+        session.client("stepfunctions").create_state_machine(
+            name=f"nova-sft-{ENV}-serving",
+            definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+            roleArn=f"arn:aws:iam::{dev.account}:role/serving",
+        )
 
 
 def test_this_commits_pipeline_passes(
@@ -86,6 +93,7 @@ def test_this_commits_pipeline_passes(
     assert "ok: pipeline nova-sft-dev exists" in out
     assert f"ok: its {len(definition['Parameters'])} parameters are this commit's" in out
     assert "ok: model package group nova-sft-dev-checkpoints exists" in out
+    assert "ok: serving state machine nova-sft-dev-serving exists" in out
     assert out.rstrip().endswith("smoke test of dev: passed")
 
 
@@ -117,6 +125,7 @@ def test_a_missing_pipeline_and_group_fail_with_what_to_check(
     assert "pipeline nova-sft-dev not found in account 111111111111, us-east-1" in err
     assert "did stack nova-sft-dev-training deploy?" in err
     assert "model package group nova-sft-dev-checkpoints not found" in err
+    assert "serving state machine nova-sft-dev-serving not found in account 111111111111" in err
 
 
 def test_credentials_of_another_account_are_refused(

@@ -198,6 +198,12 @@ def test_every_policy_belongs_to_a_known_role(env_training: tuple[str, dict[str,
     }
     if env != "sandbox":  # deployed by the toolchain: smoke-tested, approvals forwarded
         roles |= {"<SmokeTest/Role>", "<Notifications/StateChangeRule/EventsRole>"}
+    # Approved checkpoints served on Bedrock (cdk.json serves them in every environment).
+    roles |= {
+        "<Serving/ImportRole>",
+        "<Serving/StateMachine/Role>",
+        "<Serving/StateMachine/EventsRole>",
+    }
     attached = [
         role
         for r in template["Resources"].values()
@@ -228,7 +234,10 @@ def test_roles_trust_only_their_service(env_training: tuple[str, dict[str, Any]]
         if statement["Action"] == "sts:AssumeRole"
     )
     forwarding = ["events.amazonaws.com"] if env != "sandbox" else []
-    assert services == forwarding + ["lambda.amazonaws.com"] * 3 + ["sagemaker.amazonaws.com"] * 2
+    serving = ["bedrock.amazonaws.com", "events.amazonaws.com", "states.amazonaws.com"]
+    assert services == sorted(
+        forwarding + ["lambda.amazonaws.com"] * 3 + ["sagemaker.amazonaws.com"] * 2 + serving
+    )
     assert all(len(document) == 1 for document in trust.values())
 
 
@@ -244,7 +253,11 @@ def test_approval_events_are_forwarded_to_the_toolchains_bus_only(
     assert toolchain is not None
     bus = f"arn:aws:events:{toolchain.region}:{toolchain.account}:event-bus/default"
     assert grants_of(template, forwarder) == expand(["events:PutEvents"], [bus])
-    (rule,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    (rule,) = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Events::Rule" and "Notifications" in json.dumps(r["Properties"])
+    ]
     assert rule["Properties"]["Targets"] == [
         {"Arn": "<Notifications/Topic>", "Id": "Target0"},
         {"Arn": bus, "Id": "Target1", "RoleArn": f"{forwarder[:-1]}.Arn>"},
@@ -306,6 +319,89 @@ def test_smoke_role_only_describes_this_environments_pipeline_and_group(
                 f"arn:aws:sagemaker:us-east-1:{account}:model-package-group/nova-sft-{env}-checkpoints"
             ],
         )
+        | expand(
+            ["states:DescribeStateMachine"],
+            [f"arn:aws:states:us-east-1:{account}:stateMachine:nova-sft-{env}-serving"],
+        )
+    )
+
+
+def test_serving_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
+    env, template = env_training
+    account = account_of(env)
+    key = f"import:nova-sft-{env}-data:DataKeyArn"
+    escrow = f"arn:aws:s3:::customer-escrow-{account}*"
+    assert grants_of(template, "<Serving/ImportRole>") == (
+        expand(["s3:ListBucket"], [escrow])
+        | expand(["s3:GetObject"], [f"{escrow}/*"])
+        | expand(["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"], [key])
+    )
+    bedrock = f"arn:aws:bedrock:us-east-1:{account}"
+    models, deployments = f"{bedrock}:custom-model/*", f"{bedrock}:custom-model-deployment/*"
+    versions = f"arn:aws:sagemaker:us-east-1:{account}:model-package/nova-sft-{env}-checkpoints/*"
+    via = {"StringEquals": {"kms:ViaService": "bedrock.us-east-1.amazonaws.com"}}
+    logs_and_tracing = {
+        (action, "*", '""')
+        for action in (
+            "logs:CreateLogDelivery",
+            "logs:DeleteLogDelivery",
+            "logs:DescribeLogGroups",
+            "logs:DescribeResourcePolicies",
+            "logs:GetLogDelivery",
+            "logs:ListLogDeliveries",
+            "logs:PutResourcePolicy",
+            "logs:UpdateLogDelivery",
+            "xray:GetSamplingRules",
+            "xray:GetSamplingTargets",
+            "xray:PutTelemetryRecords",
+            "xray:PutTraceSegments",
+        )
+    }
+    assert grants_of(template, "<Serving/StateMachine/Role>") == (
+        expand(["sagemaker:DescribeModelPackage"], [versions])
+        | expand(
+            ["sagemaker:UpdateModelPackage"],
+            [versions],
+            {"StringNotEqualsIfExists": {"sagemaker:ModelApprovalStatus": "Approved"}},
+        )
+        | expand(
+            [
+                "bedrock:CreateCustomModel",
+                "bedrock:GetCustomModel",
+                "bedrock:DeleteCustomModel",
+                "bedrock:TagResource",
+            ],
+            [models],
+        )
+        | expand(["bedrock:CreateCustomModelDeployment"], [models, deployments])
+        | expand(
+            [
+                "bedrock:GetCustomModelDeployment",
+                "bedrock:DeleteCustomModelDeployment",
+                "bedrock:ListTagsForResource",
+            ],
+            [deployments],
+        )
+        # Superseded deployments are found by listing (cdk.json takes them down everywhere).
+        | expand(["bedrock:ListCustomModelDeployments"], ["*"])
+        | expand(
+            ["iam:PassRole"],
+            ["<Serving/ImportRole.Arn>"],
+            {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}},
+        )
+        | expand(
+            ["kms:DescribeKey", "kms:CreateGrant", "kms:GenerateDataKey", "kms:Decrypt"], [key], via
+        )
+        | expand(["sns:Publish"], ["<Notifications/Topic>"])
+        | expand(
+            ["kms:GenerateDataKey", "kms:Decrypt"],
+            ["<Notifications/TopicKey.Arn>"],
+            {"StringEquals": {"kms:ViaService": "sns.us-east-1.amazonaws.com"}},
+        )
+        | logs_and_tracing
+    )
+    assert grants_of(template, "<Serving/StateMachine/EventsRole>") == expand(
+        ["states:StartExecution"], ["<Serving/StateMachine>"]
     )
 
 
@@ -398,7 +494,7 @@ def test_identity_policies_allow_no_service_wide_wildcard(assembly: Assembly, en
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_pass_role_only_hands_the_training_role_to_sagemaker(
+def test_pass_role_hands_the_training_role_to_sagemaker_and_the_import_role_to_bedrock(
     assembly: Assembly, flat: Flat, env: str
 ) -> None:
     passing = [
@@ -413,7 +509,13 @@ def test_pass_role_only_hands_the_training_role_to_sagemaker(
             "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             "Effect": "Allow",
             "Resource": "<TrainingJobRole.Arn>",
-        }
+        },
+        {
+            "Action": "iam:PassRole",
+            "Condition": {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}},
+            "Effect": "Allow",
+            "Resource": "<Serving/ImportRole.Arn>",
+        },
     ]
 
 

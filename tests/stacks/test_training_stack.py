@@ -105,7 +105,7 @@ def test_group_description_is_the_same_text_in_every_environment(assembly: Assem
 
 def test_state_changes_of_the_group_reach_the_topic(sandbox_training: Template, flat: Flat) -> None:
     template = flat(sandbox_training.to_json())
-    (rule,) = by_path(template, "AWS::Events::Rule").values()
+    rule = by_path(template, "AWS::Events::Rule")["Notifications/StateChangeRule"]
     assert rule["Properties"]["EventPattern"] == {
         "source": ["aws.sagemaker"],
         "detail-type": ["SageMaker Model Package State Change"],

@@ -39,9 +39,9 @@ def test_no_command_and_an_unknown_command_are_usage_errors(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert run_cli(capsys)[0] == 2
-    status, _, err = run_cli(capsys, "deploy")
+    status, _, err = run_cli(capsys, "destroy")
     assert status == 2
-    assert "invalid choice: 'deploy'" in err
+    assert "invalid choice: 'destroy'" in err
 
 
 def test_every_command_is_listed_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,3 +33,18 @@ def test_a_fault_rate_outside_zero_to_below_one_is_refused_by_name(
     err = capsys.readouterr().err
     assert f"{share!r} is not a share of calls from 0 to below 1" in err
     assert "Traceback" not in err
+
+
+def test_serving_that_did_not_take_its_checkpoint_down_fails_with_its_own_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.rehearsal import command_line
+    from pipeline.rehearsal.run import Rehearsal
+    from pipeline.rehearsal.serving import ServingRehearsal
+
+    # Trained rounds that succeeded, and serving that recorded nothing.
+    half_served = Rehearsal(serving=ServingRehearsal(package_arn="arn:p"))
+    monkeypatch.setattr(command_line, "rehearse", lambda _options: half_served)
+    assert main(["--cdk-out", str(tmp_path), "--no-plot"]) == 1
+    err = capsys.readouterr().err
+    assert "serving did not deploy, answer and take down round 2's checkpoint" in err
