@@ -52,7 +52,18 @@ VALIDATION_PARAMETER = "ValidationDataS3Uri"
 # The parameter's "no validation data" (lambdas.recipe.spec.NO_VALIDATION_DATA; this module
 # keeps to lambdas.dataset and the standard library, so the value is repeated and tested).
 NO_VALIDATION_DATA = "none"
-_WHAT = {TRAIN_PARAMETER: "training data", VALIDATION_PARAMETER: "validation data"}
+EVALUATION_PARAMETER = "EvaluationDataS3Uri"
+_WHAT = {
+    TRAIN_PARAMETER: "training data",
+    VALIDATION_PARAMETER: "validation data",
+    EVALUATION_PARAMETER: "evaluation data",
+}
+# The key that names each dataset in its report.
+_REPORT_LABELS = {
+    TRAIN_PARAMETER: "train_data_s3_uri",
+    VALIDATION_PARAMETER: "validation_data_s3_uri",
+    EVALUATION_PARAMETER: "evaluation_data_s3_uri",
+}
 
 _S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.*)")
 
@@ -127,6 +138,19 @@ def _report_uri(value: object, name: str) -> tuple[str, str]:
     if not key or key.endswith("/"):
         raise ValueError(f"{name} must name an object, not a folder: got {key!r}")
     return bucket, key
+
+
+def split_data_uri(value: object, name: str) -> tuple[str, str]:
+    """(bucket, key) of a dataset URI given in input `name`; ValueError says what it must be."""
+    return _data_uri(value, name)
+
+
+def report_location(value: object, name: str) -> str:
+    """The report object URI given in input `name` (required); ValueError names the input."""
+    if value is None or value == "":
+        raise ValueError(f"the event has no {name}: pass it as an input of the validation step")
+    bucket, key = _report_uri(value, name)
+    return f"s3://{bucket}/{key}"
 
 
 def _validation_part(event: Mapping[str, Any]) -> ExtraDataset | None:
@@ -208,6 +232,9 @@ def _access_error(
             "Without s3:ListBucket, S3 also answers this for an object that does not exist"
         )
     return DatasetAccessError(f"cannot {action} {uri}: {code or 'error'}: {error}")
+
+
+access_error = _access_error
 
 
 def list_dataset_keys(
@@ -301,7 +328,7 @@ def write_report(
     """Write the full report as JSON; DatasetAccessError names the location and the fix.
     The report names its data under "train_data_s3_uri" or "validation_data_s3_uri"."""
     bucket, key = _split_uri(report_uri, "ReportS3Uri")
-    label = "validation_data_s3_uri" if parameter == VALIDATION_PARAMETER else "train_data_s3_uri"
+    label = _REPORT_LABELS.get(parameter, "train_data_s3_uri")
     document = {label: train_uri, **report.to_dict()}
     try:
         s3.put_object(
@@ -384,7 +411,16 @@ def handler(event: Mapping[str, Any], context: object = None) -> dict[str, str]:
     return {
         **step_outputs([report for _parameter, _uri, report in checked]),
         "ValidationSamples": validation_samples,
+        **_evaluation_outputs(s3, event, request.strict),
     }
+
+
+def _evaluation_outputs(s3: Any, event: Mapping[str, Any], strict: bool) -> dict[str, str]:
+    """The evaluation file's check (`lambdas.evaluation_data`), after the training data passed:
+    {"EvaluationDataSha256": hex or "none"}; DatasetInvalidError when it is invalid."""
+    from lambdas.evaluation_data import check_evaluation_file  # it builds on this module
+
+    return check_evaluation_file(s3, event, strict=strict)
 
 
 def step_outputs(reports: Sequence[Report]) -> dict[str, str]:

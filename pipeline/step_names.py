@@ -57,7 +57,13 @@ JOB_VARIANTS: tuple[JobVariant, ...] = (
 TRAINING_STEPS: tuple[str, ...] = tuple(v.training_step for v in JOB_VARIANTS)
 REGISTER_STEPS: tuple[str, ...] = tuple(v.register_step for v in JOB_VARIANTS)
 
-VALIDATE_OUTPUTS: tuple[str, ...] = ("Samples", "Findings", "Warnings", "ValidationSamples")
+VALIDATE_OUTPUTS: tuple[str, ...] = (
+    "Samples",
+    "Findings",
+    "Warnings",
+    "ValidationSamples",
+    "EvaluationDataSha256",
+)
 PREPARE_OUTPUTS: tuple[str, ...] = (
     "RecipeS3Uri",
     "RecipeS3Prefix",
