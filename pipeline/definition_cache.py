@@ -44,6 +44,7 @@ REFERENCES = (
     "validate_function_arn",
     "prepare_function_arn",
     "register_function_arn",
+    "prepare_evaluation_function_arn",
     "artifacts_bucket",
     "data_bucket",
     "kms_key_arn",

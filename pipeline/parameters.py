@@ -10,6 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.recipe.evaluation_spec import (
+    EVALUATION_INSTANCE_TYPES,
+    EVALUATION_TASK_CHOICES,
+    GATE_METRIC_CHOICES,
+    NO_EVALUATION,
+    NO_EVALUATION_DATA,
+    NO_GATE_METRIC,
+)
 from lambdas.recipe.spec import (
     BASE_MODEL,
     KNOBS,
@@ -116,6 +124,58 @@ def parameter_specs(env: EnvironmentConfig) -> tuple[ParameterSpec, ...]:
             "String",
             NO_SOURCE_PACKAGE,
             "the model package this run replays (set by promote), or none",
+        ),
+        *evaluation_parameter_specs(),
+    )
+
+
+def evaluation_parameter_specs() -> tuple[ParameterSpec, ...]:
+    """The evaluation's parameters (docs/decisions/0017-evaluation-in-the-pipeline.md).
+
+    EvaluationTask defaults to none: evaluation data belongs to the user's domain, so no default
+    task is right for every run, and a run must not fail or start an extra instance because of a
+    parameter its author did not set. A run that evaluates says so (the rehearsal's rounds do).
+    """
+    return (
+        ParameterSpec(
+            "EvaluationTask",
+            "String",
+            NO_EVALUATION,
+            f"evaluate the checkpoint: gen_qa (EvaluationDataS3Uri), a benchmark, or "
+            f"{NO_EVALUATION} to skip",
+            EVALUATION_TASK_CHOICES,
+        ),
+        ParameterSpec(
+            "EvaluationDataS3Uri",
+            "String",
+            NO_EVALUATION_DATA,
+            f"gen_qa evaluation data: one .jsonl object, or {NO_EVALUATION_DATA} for a benchmark",
+        ),
+        ParameterSpec(
+            "EvaluationInstanceType",
+            "String",
+            EVALUATION_INSTANCE_TYPES[0],
+            "evaluation instance type (one instance)",
+            EVALUATION_INSTANCE_TYPES,
+        ),
+        ParameterSpec(
+            "GateMetric",
+            "String",
+            NO_GATE_METRIC,
+            f"the metric the gate checks, one the task reports, or {NO_GATE_METRIC}",
+            GATE_METRIC_CHOICES,
+        ),
+        ParameterSpec(
+            "GateThreshold",
+            "Float",
+            0.0,
+            "the lowest GateMetric value that passes the gate",
+        ),
+        ParameterSpec(
+            "GateRequiresImprovement",
+            "Boolean",
+            False,
+            "the gate also requires a better GateMetric than the parent's on the same data",
         ),
     )
 
