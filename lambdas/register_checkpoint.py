@@ -45,6 +45,9 @@ def outputs(registered: Registered) -> dict[str, str]:
         "ParentModel": record.parent,
         "FinalTrainingLoss": record.metadata.get(KEY_FINAL_LOSS, ""),
         "TrainingSteps": record.metadata.get(KEY_TRAINING_STEPS, ""),
+        # Placeholder until the evaluation is recorded here (issue 14, scores and gate): the
+        # definition declares these outputs; "none" says that nothing was recorded.
+        **dict.fromkeys(("EvaluationScore", "GateVerdict", "ScoreChange"), "none"),
     }
 
 
