@@ -10,7 +10,10 @@ A LambdaStep invokes `handler` with string inputs:
 - `ReasoningEnabled`: "true" or "false", the recipe's reasoning_enabled;
 - `ReportS3Uri`: `s3://bucket/key` where the training data's full JSON report is written,
   valid or not; `ValidationReportS3Uri` likewise for the validation data (required with it);
-- `Strict` (optional): "true" records every warning as an error; absent or "false" by default.
+- `Strict` (optional): "true" records every warning as an error; absent or "false" by default;
+- the evaluation file's inputs (`lambdas.evaluation_data`); with `EvaluationOnly` "true" (the
+  evaluate-only pipeline) only the evaluation file is checked and the only output is
+  `EvaluationDataSha256`.
 
 The validation data is checked exactly as the training data (the same rules, the same reads
 with this function's role), because the job reads it through a channel of its own. The data
@@ -386,6 +389,9 @@ def _s3_client() -> Any:
 
 def handler(event: Mapping[str, Any], context: object = None) -> dict[str, str]:
     """LambdaStep entry point: see the module docstring for the event and the outcomes."""
+    if isinstance(event, Mapping) and event.get("EvaluationOnly") == "true":
+        # The evaluate-only pipeline checks its evaluation file and nothing else.
+        return _evaluation_outputs(_s3_client(), event, strict=False)
     request = parse_event(event)
     s3 = _s3_client()
     checked = [(TRAIN_PARAMETER, request.report_uri, validate_dataset(s3, request))]

@@ -182,6 +182,11 @@ def evaluation_parameter_specs() -> tuple[ParameterSpec, ...]:
 
 def sdk_parameters(env: EnvironmentConfig) -> dict[str, Any]:
     """The SDK's parameter objects of `parameter_specs(env)`, by name, in definition order."""
+    return sdk_parameters_of(parameter_specs(env))
+
+
+def sdk_parameters_of(specs: tuple[ParameterSpec, ...]) -> dict[str, Any]:
+    """The SDK's parameter objects of `specs`, by name, in their order."""
     from sagemaker.workflow.parameters import (
         ParameterBoolean,
         ParameterFloat,
@@ -196,7 +201,7 @@ def sdk_parameters(env: EnvironmentConfig) -> dict[str, Any]:
         "Boolean": ParameterBoolean,
     }
     parameters: dict[str, Any] = {}
-    for spec in parameter_specs(env):
+    for spec in specs:
         extra = {"enum_values": list(spec.choices)} if spec.choices else {}
         parameters[spec.name] = kinds[spec.kind](spec.name, default_value=spec.default, **extra)
     return parameters

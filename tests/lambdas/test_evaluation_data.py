@@ -86,3 +86,17 @@ def test_bad_inputs_are_refused(s3: Any, changes: dict[str, Any], words: str) ->
 def test_a_file_named_other_than_jsonl_is_refused(s3: Any) -> None:
     with pytest.raises(DatasetInvalidError, match=r"file\.name"):
         handler(with_evaluation(s3, GEN_QA.read_bytes(), key="eval/gen_qa.json"))
+
+
+def test_the_evaluate_only_pipeline_checks_the_evaluation_file_alone(s3: Any) -> None:
+    body = GEN_QA.read_bytes()
+    request = {
+        "EvaluationOnly": "true",
+        "EvaluationTask": "gen_qa",
+        "EvaluationDataS3Uri": put(s3, "eval/gen_qa.jsonl", body),
+        "EvaluationReportS3Uri": EVAL_REPORT_URI,
+    }
+    assert handler(request) == {"EvaluationDataSha256": hashlib.sha256(body).hexdigest()}
+    assert handler({"EvaluationOnly": "true", "EvaluationTask": "mmlu"}) == {
+        "EvaluationDataSha256": "none"
+    }
