@@ -155,6 +155,7 @@ class PipelineFunctions(Construct):
         self._retention = RETENTION[log_retention_days]
         self._log_removal = cdk.RemovalPolicy.RETAIN if retain_logs else cdk.RemovalPolicy.DESTROY
         code = lambda_code()
+        self._code = code
         runs_objects = artifacts_bucket.arn_for_objects(f"{RUNS_PREFIX}*")
 
         self.validate = self._function(
@@ -254,6 +255,22 @@ class PipelineFunctions(Construct):
         ):
             acknowledge(default_policy(_role(function)), wildcard_resource(self, resource), reason)
 
+    def add_function(
+        self,
+        name: str,
+        spec: FunctionSpec,
+        statements: list[iam.PolicyStatement],
+        *,
+        list_packages: bool = False,
+    ) -> lambda_.Function:
+        """Another pipeline function from the same code asset, with its own role and logs
+        (the evaluate-only pipeline's record function); `list_packages` lets it list model
+        packages."""
+        function = self._function(name, spec, self._code, statements)
+        if list_packages:
+            self._list_policy.attach_to_role(_role(function))
+        return function
+
     def _prepare_evaluation_function(
         self,
         code: lambda_.Code,
@@ -341,6 +358,7 @@ class PipelineFunctions(Construct):
             "ListModelPackagesPolicy",
             statements=[allow(["sagemaker:ListModelPackages"], "*")],
         )
+        self._list_policy = policy
         for function in functions:
             policy.attach_to_role(_role(function))
         acknowledge(
@@ -386,6 +404,16 @@ class PipelineFunctions(Construct):
             "No code signing: the code asset is built by cdk synth from this repository and "
             "published by the deployment itself; there is no separate signing step to verify.",
         )
+
+
+def update_without_approval(*resources: str) -> iam.PolicyStatement:
+    """Allow `sagemaker:UpdateModelPackage` on `resources` for any approval status but Approved
+    (metadata only: recording a score never approves)."""
+    return iam.PolicyStatement(
+        actions=["sagemaker:UpdateModelPackage"],
+        resources=list(resources),
+        conditions={"StringNotEqualsIfExists": {APPROVAL_STATUS_KEY: APPROVED}},
+    )
 
 
 def register_without_approval(*resources: str) -> iam.PolicyStatement:
