@@ -280,11 +280,13 @@ def validate_s3_dataset(
     max_findings: int = 1000,
     parameter: str = TRAIN_PARAMETER,
     strict: bool = False,
+    data_format: Any = None,
 ) -> Report:
     """Stream the dataset at `train_uri` (an object, or a prefix ending in "/") through the
     validator; nothing is written. Media must be in the dataset's bucket. The same rules apply
     to any dataset; `parameter` names where the URI came from in messages. `strict` records
-    every warning as an error.
+    every warning as an error; `data_format` is another format's factory (`Validator`), e.g.
+    `lambdas.dataset.gen_qa.GenQaFormat` for evaluation data.
 
     ValueError for a malformed URI; DatasetAccessError when an object cannot be listed or read.
     """
@@ -296,6 +298,7 @@ def validate_s3_dataset(
         dataset_bucket=bucket,
         max_findings=max_findings,
         strict=strict,
+        data_format=data_format,
     )
     for object_key in list_dataset_keys(s3, bucket, key, parameter):
         uri = f"s3://{bucket}/{object_key}"
