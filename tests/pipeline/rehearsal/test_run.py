@@ -208,8 +208,9 @@ def test_every_round_evaluates_its_own_checkpoint_before_registering_it(
     prepared = first.step("PrepareEvaluationFromBaseModel").outputs
     assert prepared["ModelNameOrPath"] == first.output("CheckpointS3Uri")
     register = second.step("RegisterFromCheckpointValidating").arguments
-    assert register["EvaluationJobName"] == (
-        second.step("EvalFromCheckpointValidating").arguments["TrainingJobName"]
+    assert (
+        register["EvaluationJobName"]
+        == (second.step("EvalFromCheckpointValidating").arguments["TrainingJobName"])
     )
     assert len(register["EvaluationDataSha256"]) == 64
 
