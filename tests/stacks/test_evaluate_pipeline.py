@@ -18,6 +18,15 @@ from cdk_nag import AwsSolutionsChecks
 from pipeline.config import read_cdk_json
 from stacks.evaluate_pipeline import EvaluatePipeline
 from stacks.functions import PipelineFunctions
+from tests.stacks.test_iam_conditions import (
+    Reference,
+    condition_keys,
+    privileges,
+    reference,
+    supports,
+)
+
+__all__ = ["reference"]  # the fixture, shared with test_iam_conditions
 
 ACCOUNT = "123456789012"
 
@@ -53,7 +62,7 @@ def template() -> dict[str, Any]:
         cache_dir=None,
     )
     app.synth()  # cdk-nag: an unacknowledged finding fails here
-    return Template.from_stack(stack).to_json()
+    return dict(Template.from_stack(stack).to_json())
 
 
 def statements_of(template: dict[str, Any], role_prefix: str) -> list[dict[str, Any]]:
@@ -132,3 +141,25 @@ def test_the_pipeline_is_named_after_the_environment(template: dict[str, Any]) -
         "AWS::SageMaker::Pipeline",
         {"PipelineName": "nova-sft-sandbox-evaluate", "RoleArn": Match.any_value()},
     )
+
+
+def test_every_action_and_condition_key_exists_in_aws_reference(
+    template: dict[str, Any], reference: Reference
+) -> None:
+    # The stage's templates are held to the reference in test_iam_conditions; these resources
+    # join them once the TrainingStack adds them.
+    found = [
+        statement
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    for statement in found:
+        for action in actions([statement]):
+            entries = privileges(reference, action)
+            assert entries, action
+            service = action.split(":")[0]
+            for keys in statement.get("Condition", {}).values():
+                for key in keys:
+                    known = set().union(*(condition_keys(reference, service, e) for e in entries))
+                    assert supports(known, key), (action, key)
