@@ -126,7 +126,7 @@ def test_each_handler_runs_under_its_deployed_timeout_and_memory(
     result, _ = run(cdk_out, tmp_path, plot=False)
 
     assert result.succeeded
-    assert len(template) == 3
+    assert len(template) == 4  # validate, prepare, prepare-evaluation, register
     assert set(seen) == set(template)
     for handler, (timeout, memory) in template.items():
         remaining, memory_text = seen[handler]
