@@ -10,7 +10,10 @@ A LambdaStep invokes `handler` with string inputs:
 - `ReasoningEnabled`: "true" or "false", the recipe's reasoning_enabled;
 - `ReportS3Uri`: `s3://bucket/key` where the training data's full JSON report is written,
   valid or not; `ValidationReportS3Uri` likewise for the validation data (required with it);
-- `Strict` (optional): "true" records every warning as an error; absent or "false" by default.
+- `Strict` (optional): "true" records every warning as an error; absent or "false" by default;
+- the evaluation file's inputs (`lambdas.evaluation_data`); with `EvaluationOnly` "true" (the
+  evaluate-only pipeline) only the evaluation file is checked and the only output is
+  `EvaluationDataSha256`.
 
 The validation data is checked exactly as the training data (the same rules, the same reads
 with this function's role), because the job reads it through a channel of its own. The data
@@ -52,7 +55,18 @@ VALIDATION_PARAMETER = "ValidationDataS3Uri"
 # The parameter's "no validation data" (lambdas.recipe.spec.NO_VALIDATION_DATA; this module
 # keeps to lambdas.dataset and the standard library, so the value is repeated and tested).
 NO_VALIDATION_DATA = "none"
-_WHAT = {TRAIN_PARAMETER: "training data", VALIDATION_PARAMETER: "validation data"}
+EVALUATION_PARAMETER = "EvaluationDataS3Uri"
+_WHAT = {
+    TRAIN_PARAMETER: "training data",
+    VALIDATION_PARAMETER: "validation data",
+    EVALUATION_PARAMETER: "evaluation data",
+}
+# The key that names each dataset in its report.
+_REPORT_LABELS = {
+    TRAIN_PARAMETER: "train_data_s3_uri",
+    VALIDATION_PARAMETER: "validation_data_s3_uri",
+    EVALUATION_PARAMETER: "evaluation_data_s3_uri",
+}
 
 _S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.*)")
 
@@ -127,6 +141,19 @@ def _report_uri(value: object, name: str) -> tuple[str, str]:
     if not key or key.endswith("/"):
         raise ValueError(f"{name} must name an object, not a folder: got {key!r}")
     return bucket, key
+
+
+def split_data_uri(value: object, name: str) -> tuple[str, str]:
+    """(bucket, key) of a dataset URI given in input `name`; ValueError says what it must be."""
+    return _data_uri(value, name)
+
+
+def report_location(value: object, name: str) -> str:
+    """The report object URI given in input `name` (required); ValueError names the input."""
+    if value is None or value == "":
+        raise ValueError(f"the event has no {name}: pass it as an input of the validation step")
+    bucket, key = _report_uri(value, name)
+    return f"s3://{bucket}/{key}"
 
 
 def _validation_part(event: Mapping[str, Any]) -> ExtraDataset | None:
@@ -210,6 +237,9 @@ def _access_error(
     return DatasetAccessError(f"cannot {action} {uri}: {code or 'error'}: {error}")
 
 
+access_error = _access_error
+
+
 def list_dataset_keys(
     s3: Any, bucket: str, key: str, parameter: str = TRAIN_PARAMETER
 ) -> list[str]:
@@ -250,11 +280,13 @@ def validate_s3_dataset(
     max_findings: int = 1000,
     parameter: str = TRAIN_PARAMETER,
     strict: bool = False,
+    data_format: Any = None,
 ) -> Report:
     """Stream the dataset at `train_uri` (an object, or a prefix ending in "/") through the
     validator; nothing is written. Media must be in the dataset's bucket. The same rules apply
     to any dataset; `parameter` names where the URI came from in messages. `strict` records
-    every warning as an error.
+    every warning as an error; `data_format` is another format's factory (`Validator`), e.g.
+    `lambdas.dataset.gen_qa.GenQaFormat` for evaluation data.
 
     ValueError for a malformed URI; DatasetAccessError when an object cannot be listed or read.
     """
@@ -266,6 +298,7 @@ def validate_s3_dataset(
         dataset_bucket=bucket,
         max_findings=max_findings,
         strict=strict,
+        data_format=data_format,
     )
     for object_key in list_dataset_keys(s3, bucket, key, parameter):
         uri = f"s3://{bucket}/{object_key}"
@@ -301,7 +334,7 @@ def write_report(
     """Write the full report as JSON; DatasetAccessError names the location and the fix.
     The report names its data under "train_data_s3_uri" or "validation_data_s3_uri"."""
     bucket, key = _split_uri(report_uri, "ReportS3Uri")
-    label = "validation_data_s3_uri" if parameter == VALIDATION_PARAMETER else "train_data_s3_uri"
+    label = _REPORT_LABELS.get(parameter, "train_data_s3_uri")
     document = {label: train_uri, **report.to_dict()}
     try:
         s3.put_object(
@@ -359,6 +392,9 @@ def _s3_client() -> Any:
 
 def handler(event: Mapping[str, Any], context: object = None) -> dict[str, str]:
     """LambdaStep entry point: see the module docstring for the event and the outcomes."""
+    if isinstance(event, Mapping) and event.get("EvaluationOnly") == "true":
+        # The evaluate-only pipeline checks its evaluation file and nothing else.
+        return _evaluation_outputs(_s3_client(), event, strict=False)
     request = parse_event(event)
     s3 = _s3_client()
     checked = [(TRAIN_PARAMETER, request.report_uri, validate_dataset(s3, request))]
@@ -384,7 +420,16 @@ def handler(event: Mapping[str, Any], context: object = None) -> dict[str, str]:
     return {
         **step_outputs([report for _parameter, _uri, report in checked]),
         "ValidationSamples": validation_samples,
+        **_evaluation_outputs(s3, event, request.strict),
     }
+
+
+def _evaluation_outputs(s3: Any, event: Mapping[str, Any], strict: bool) -> dict[str, str]:
+    """The evaluation file's check (`lambdas.evaluation_data`), after the training data passed:
+    {"EvaluationDataSha256": hex or "none"}; DatasetInvalidError when it is invalid."""
+    from lambdas.evaluation_data import check_evaluation_file  # it builds on this module
+
+    return check_evaluation_file(s3, event, strict=strict)
 
 
 def step_outputs(reports: Sequence[Report]) -> dict[str, str]:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from lambdas.recipe.evaluation_spec import nova_evaluation_image_uri
 from lambdas.recipe.spec import nova_sft_image_uri
 from pipeline.config import EnvironmentConfig
 from pipeline.offline_sdk import offline_default_session, offline_session, quiet_sdk
@@ -120,6 +121,7 @@ def build_pipeline(
     validate_function_arn: str,
     prepare_function_arn: str,
     register_function_arn: str,
+    prepare_evaluation_function_arn: str,
     artifacts_bucket: str,
     data_bucket: str,
     kms_key_arn: str,
@@ -145,6 +147,7 @@ def build_pipeline(
         "validate_function_arn": validate_function_arn,
         "prepare_function_arn": prepare_function_arn,
         "register_function_arn": register_function_arn,
+        "prepare_evaluation_function_arn": prepare_evaluation_function_arn,
         "artifacts_bucket": artifacts_bucket,
         "data_bucket": data_bucket,
         "kms_key_arn": kms_key_arn,
@@ -157,6 +160,7 @@ def build_pipeline(
         )
     try:
         image_uri = nova_sft_image_uri(env.region)
+        evaluation_image_uri = nova_evaluation_image_uri(env.region)
     except ValueError as error:
         raise DefinitionBuildError(f"environment {env.name}: {error}") from None
 
@@ -167,11 +171,13 @@ def build_pipeline(
                 env=env,
                 session=session,
                 image_uri=image_uri,
+                evaluation_image_uri=evaluation_image_uri,
                 execution_role_arn=execution_role_arn,
                 functions={
                     VALIDATE_STEP: validate_function_arn,
                     PREPARE_STEP: prepare_function_arn,
                     "register": register_function_arn,
+                    "prepare_evaluation": prepare_evaluation_function_arn,
                 },
                 artifacts_bucket=artifacts_bucket,
                 kms_key_arn=kms_key_arn,

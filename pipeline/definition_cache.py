@@ -23,7 +23,7 @@ import re
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,18 @@ REFERENCES = (
     "validate_function_arn",
     "prepare_function_arn",
     "register_function_arn",
+    "prepare_evaluation_function_arn",
     "artifacts_bucket",
     "data_bucket",
+    "kms_key_arn",
+)
+# The evaluate-only pipeline's references (`pipeline.evaluate_pipeline.build_evaluate_pipeline`).
+EVALUATE_REFERENCES = (
+    "execution_role_arn",
+    "validate_function_arn",
+    "prepare_evaluation_function_arn",
+    "record_evaluation_function_arn",
+    "artifacts_bucket",
     "kms_key_arn",
 )
 # Bump when the cached file's meaning changes.
@@ -71,23 +81,51 @@ def pipeline_definition(
     With `cache_dir`, a definition built earlier from the same inputs is read from there, and a
     new build is written there; with None, it is always built.
     """
-    unknown = sorted(set(references) - set(REFERENCES))
-    missing = [name for name in REFERENCES if not isinstance(references.get(name), str)]
-    missing += [name for name in REFERENCES if references.get(name) == ""]
+    return _cached(env, references, cache_dir, names=REFERENCES, stem=env.name, build=_build)
+
+
+def evaluate_pipeline_definition(
+    env: EnvironmentConfig, references: Mapping[str, str], *, cache_dir: Path | None
+) -> dict[str, Any]:
+    """The environment's evaluate-only pipeline definition (`pipeline.evaluate_pipeline`), with
+    `references` (each name in `EVALUATE_REFERENCES`) in place; cached like
+    `pipeline_definition`, in a file of its own."""
+    return _cached(
+        env,
+        references,
+        cache_dir,
+        names=EVALUATE_REFERENCES,
+        stem=f"{env.name}-evaluate",
+        build=_build_evaluate,
+    )
+
+
+def _cached(
+    env: EnvironmentConfig,
+    references: Mapping[str, str],
+    cache_dir: Path | None,
+    *,
+    names: tuple[str, ...],
+    stem: str,
+    build: Callable[[EnvironmentConfig], str],
+) -> dict[str, Any]:
+    unknown = sorted(set(references) - set(names))
+    missing = [name for name in names if not isinstance(references.get(name), str)]
+    missing += [name for name in names if references.get(name) == ""]
     if unknown or missing:
         raise DefinitionCacheError(
-            f"pipeline_definition needs exactly the references {', '.join(REFERENCES)}; "
+            f"the {stem} pipeline definition needs exactly the references {', '.join(names)}; "
             f"missing or empty: {', '.join(missing) or 'none'}; "
             f"unknown: {', '.join(unknown) or 'none'}"
         )
-    path = cache_dir / f"{env.name}-{cache_key(env)}.json" if cache_dir is not None else None
+    path = cache_dir / f"{stem}-{cache_key(env)}.json" if cache_dir is not None else None
     document = _read(path) if path is not None else None
     if document is None:
-        text = _build(env)
+        text = build(env)
         if path is not None:
-            _write(path, env, text)
+            _write(path, stem, text)
         document = json.loads(text)
-    return dict(_substitute(document, {placeholder(n): references[n] for n in REFERENCES}))
+    return dict(_substitute(document, {placeholder(n): references[n] for n in names}))
 
 
 def cache_key(env: EnvironmentConfig) -> str:
@@ -128,6 +166,13 @@ def _build(env: EnvironmentConfig) -> str:
     return definition_json(build_pipeline(env=env, **references))
 
 
+def _build_evaluate(env: EnvironmentConfig) -> str:
+    from pipeline.evaluate_pipeline import build_evaluate_pipeline
+
+    references = {name: placeholder(name) for name in EVALUATE_REFERENCES}
+    return definition_json(build_evaluate_pipeline(env=env, **references))
+
+
 def _read(path: Path) -> dict[str, Any] | None:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -136,7 +181,7 @@ def _read(path: Path) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def _write(path: Path, env: EnvironmentConfig, text: str) -> None:
+def _write(path: Path, stem: str, text: str) -> None:
     """Write atomically: a concurrent synth reads either nothing or the whole file."""
     cache_dir = path.parent
     temporary: Path | None = None
@@ -149,7 +194,7 @@ def _write(path: Path, env: EnvironmentConfig, text: str) -> None:
             handle.write(text)
         os.replace(temporary, path)
         # Earlier builds of this environment are stale now: one file per environment remains.
-        stale = re.compile(re.escape(env.name) + r"-[0-9a-f]{64}\.json")
+        stale = re.compile(re.escape(stem) + r"-[0-9a-f]{64}\.json")
         for other in cache_dir.iterdir():
             if other != path and stale.fullmatch(other.name):
                 other.unlink(missing_ok=True)

@@ -10,6 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.recipe.evaluation_spec import (
+    EVALUATION_INSTANCE_TYPES,
+    EVALUATION_TASK_CHOICES,
+    GATE_METRIC_CHOICES,
+    NO_EVALUATION,
+    NO_EVALUATION_DATA,
+    NO_GATE_METRIC,
+)
 from lambdas.recipe.spec import (
     BASE_MODEL,
     KNOBS,
@@ -117,11 +125,68 @@ def parameter_specs(env: EnvironmentConfig) -> tuple[ParameterSpec, ...]:
             NO_SOURCE_PACKAGE,
             "the model package this run replays (set by promote), or none",
         ),
+        *evaluation_parameter_specs(),
+    )
+
+
+def evaluation_parameter_specs() -> tuple[ParameterSpec, ...]:
+    """The evaluation's parameters (docs/decisions/0017-evaluation-in-the-pipeline.md).
+
+    EvaluationTask defaults to none: evaluation data belongs to the user's domain, so no default
+    task is right for every run, and a run must not fail or start an extra instance because of a
+    parameter its author did not set. A run that evaluates says so (the rehearsal's rounds do).
+    """
+    return (
+        ParameterSpec(
+            "EvaluationTask",
+            "String",
+            NO_EVALUATION,
+            f"evaluate the checkpoint: gen_qa (EvaluationDataS3Uri), a benchmark, or "
+            f"{NO_EVALUATION} to skip",
+            EVALUATION_TASK_CHOICES,
+        ),
+        ParameterSpec(
+            "EvaluationDataS3Uri",
+            "String",
+            NO_EVALUATION_DATA,
+            f"gen_qa evaluation data: one .jsonl object, or {NO_EVALUATION_DATA} for a benchmark",
+        ),
+        ParameterSpec(
+            "EvaluationInstanceType",
+            "String",
+            EVALUATION_INSTANCE_TYPES[0],
+            "evaluation instance type (one instance)",
+            EVALUATION_INSTANCE_TYPES,
+        ),
+        ParameterSpec(
+            "GateMetric",
+            "String",
+            NO_GATE_METRIC,
+            f"the metric the gate checks, one the task reports, or {NO_GATE_METRIC}",
+            GATE_METRIC_CHOICES,
+        ),
+        ParameterSpec(
+            "GateThreshold",
+            "Float",
+            0.0,
+            "the lowest GateMetric value that passes the gate",
+        ),
+        ParameterSpec(
+            "GateRequiresImprovement",
+            "Boolean",
+            False,
+            "the gate also requires a better GateMetric than the parent's on the same data",
+        ),
     )
 
 
 def sdk_parameters(env: EnvironmentConfig) -> dict[str, Any]:
     """The SDK's parameter objects of `parameter_specs(env)`, by name, in definition order."""
+    return sdk_parameters_of(parameter_specs(env))
+
+
+def sdk_parameters_of(specs: tuple[ParameterSpec, ...]) -> dict[str, Any]:
+    """The SDK's parameter objects of `specs`, by name, in their order."""
     from sagemaker.workflow.parameters import (
         ParameterBoolean,
         ParameterFloat,
@@ -136,7 +201,7 @@ def sdk_parameters(env: EnvironmentConfig) -> dict[str, Any]:
         "Boolean": ParameterBoolean,
     }
     parameters: dict[str, Any] = {}
-    for spec in parameter_specs(env):
+    for spec in specs:
         extra = {"enum_values": list(spec.choices)} if spec.choices else {}
         parameters[spec.name] = kinds[spec.kind](spec.name, default_value=spec.default, **extra)
     return parameters

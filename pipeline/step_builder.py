@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from lambdas.recipe.evaluation_spec import GEN_QA, NO_EVALUATION
 from lambdas.recipe.spec import NO_VALIDATION_DATA
 from pipeline import step_names
 from pipeline.config import EnvironmentConfig
+from pipeline.evaluation_step import evaluation_step
 from pipeline.parameters import sdk_parameters
 from pipeline.training_step import training_step
 
@@ -30,6 +32,7 @@ class StepBuilder:
         env: EnvironmentConfig,
         session: PipelineSession,
         image_uri: str,
+        evaluation_image_uri: str,
         execution_role_arn: str,
         functions: Mapping[str, str],
         artifacts_bucket: str,
@@ -39,6 +42,8 @@ class StepBuilder:
         self.env = env
         self.session = session
         self.image_uri = image_uri
+        self.evaluation_image_uri = evaluation_image_uri
+        self.artifacts_bucket = artifacts_bucket
         self.execution_role_arn = execution_role_arn
         self.functions = functions
         self.run_prefix = f"s3://{artifacts_bucket}/runs/"
@@ -102,9 +107,13 @@ class StepBuilder:
                 "ReasoningEnabled": p["ReasoningEnabled"],
                 "ReportS3Uri": self._run_path("/data-validation/report.json"),
                 "ValidationReportS3Uri": self._run_path("/data-validation/validation-report.json"),
+                "EvaluationTask": p["EvaluationTask"],
+                "EvaluationDataS3Uri": p["EvaluationDataS3Uri"],
+                "EvaluationReportS3Uri": self._run_path("/data-validation/evaluation-report.json"),
             },
             outputs=step_names.VALIDATE_OUTPUTS,
         )
+        self.validated = validate.properties.Outputs
         # The prepare function refuses unknown keys, so its event is built from its own key list.
         run_name = Join(
             on="-", values=[self.env.pipeline_name, ExecutionVariables.PIPELINE_EXECUTION_ID]
@@ -168,7 +177,7 @@ class StepBuilder:
         )
 
     def _job_steps(self, variant: step_names.JobVariant, prepared: Any) -> list[Any]:
-        """The variant's training step and the register step that reads its job."""
+        """The variant's training step, then its evaluation and registration (JobVariant)."""
         from lambdas.prepare_recipe import PREFIX_KEY
 
         training = training_step(
@@ -181,16 +190,123 @@ class StepBuilder:
             kms_key_arn=self.kms_key_arn,
             session=self.session,
         )
-        return [training, self._register_step(variant.register_step, training, prepared)]
+        return [training, self._evaluation_branch(variant, training, prepared)]
 
-    def _register_step(self, name: str, training: TrainingStep, prepared: Any) -> Any:
+    def _evaluation_branch(
+        self, variant: step_names.JobVariant, training: TrainingStep, prepared: Any
+    ) -> Any:
+        """Evaluate the job's checkpoint unless EvaluationTask is none, then register it with
+        the scores (the gate's verdict is the status it is created with: decision 0017)."""
+        from sagemaker.workflow.condition_step import ConditionStep
+        from sagemaker.workflow.conditions import ConditionEquals
+        from sagemaker.workflow.execution_variables import ExecutionVariables
+        from sagemaker.workflow.functions import Join
+
+        p = self.parameters
+        prepare = self._lambda_step(
+            name=variant.prepare_evaluation_step,
+            function_arn=self.functions["prepare_evaluation"],
+            description="Read the job's checkpoint and write its evaluation recipe (and data)",
+            inputs={
+                "EvaluationTask": p["EvaluationTask"],
+                "ModelArtifactsS3Uri": training.properties.ModelArtifacts.S3ModelArtifacts,
+                "EvaluationDataS3Uri": p["EvaluationDataS3Uri"],
+                "RunName": Join(
+                    on="-",
+                    values=[
+                        self.env.pipeline_name,
+                        ExecutionVariables.PIPELINE_EXECUTION_ID,
+                        "eval",
+                    ],
+                ),
+                "EvaluationS3Prefix": self._run_path("/evaluation/"),
+            },
+            outputs=step_names.PREPARE_EVALUATION_OUTPUTS,
+        )
+        evaluated = prepare.properties.Outputs
+        jobs = {}
+        for with_data, name in ((True, variant.evaluate_step), (False, variant.benchmark_step)):
+            job = evaluation_step(
+                name,
+                # The job's checkpoint is always an s3:// URI.
+                hyperparameter="base_model_location",
+                with_data=with_data,
+                prepared=evaluated,
+                instance_type=p["EvaluationInstanceType"],
+                image_uri=self.evaluation_image_uri,
+                execution_role_arn=self.execution_role_arn,
+                output_path=self._run_path("/evaluation"),
+                kms_key_arn=self.kms_key_arn,
+                session=self.session,
+            )
+            register_name = (
+                variant.register_step if with_data else variant.register_benchmarked_step
+            )
+            jobs[with_data] = [
+                job,
+                self._register_step(
+                    register_name, training, prepared, self._evaluation_inputs(job, evaluated)
+                ),
+            ]
+        on_data = ConditionStep(
+            name=variant.data_condition,
+            description=f"Send the evaluation data ({GEN_QA}) or run the benchmark",
+            conditions=[ConditionEquals(left=p["EvaluationTask"], right=GEN_QA)],
+            if_steps=jobs[True],
+            else_steps=jobs[False],
+        )
+        return ConditionStep(
+            name=variant.evaluates_condition,
+            description=f"Evaluate the checkpoint unless EvaluationTask is {NO_EVALUATION}",
+            # Waits for the training job: the condition reads a parameter only.
+            depends_on=[training],
+            conditions=[ConditionEquals(left=p["EvaluationTask"], right=NO_EVALUATION)],
+            if_steps=[
+                self._register_step(
+                    variant.register_unevaluated_step,
+                    training,
+                    prepared,
+                    self._evaluation_inputs(None, None),
+                )
+            ],
+            else_steps=[prepare, on_data],
+        )
+
+    def _evaluation_inputs(self, job: TrainingStep | None, evaluated: Any) -> dict[str, Any]:
+        """The register step's evaluation inputs (the contract with the register handler):
+        the literal "none" where the checkpoint is not evaluated."""
+        p = self.parameters
+        none = NO_EVALUATION
+        return {
+            "EvaluationTask": p["EvaluationTask"] if job is not None else none,
+            "EvaluationJobName": job.properties.TrainingJobName if job is not None else none,
+            "EvaluationModelArtifactsS3Uri": (
+                job.properties.ModelArtifacts.S3ModelArtifacts if job is not None else none
+            ),
+            "EvaluationDataS3Uri": p["EvaluationDataS3Uri"],
+            "EvaluationDataSha256": self.validated["EvaluationDataSha256"],
+            "EvaluationRunName": evaluated["EvaluationRunName"] if job is not None else none,
+            "GateMetric": p["GateMetric"],
+            "GateThreshold": p["GateThreshold"],
+            "GateRequiresImprovement": p["GateRequiresImprovement"],
+            "EvaluationReportS3Uri": self._run_path("/evaluation/statistics.json"),
+            "BaselineS3Prefix": f"s3://{self.artifacts_bucket}/baselines/",
+        }
+
+    def _register_step(
+        self,
+        name: str,
+        training: TrainingStep,
+        prepared: Any,
+        evaluation: dict[str, Any],
+    ) -> Any:
         from sagemaker.workflow.execution_variables import ExecutionVariables
 
         p = self.parameters
         return self._lambda_step(
             name=name,
             function_arn=self.functions["register"],
-            description="Read the job's manifest and register its checkpoint as a model package",
+            description="Register the job's checkpoint as a model package, with its scores",
             inputs={
                 "TrainingJobName": training.properties.TrainingJobName,
                 "ModelArtifactsS3Uri": training.properties.ModelArtifacts.S3ModelArtifacts,
@@ -206,6 +322,7 @@ class StepBuilder:
                 "SourceModelPackageArn": p["SourceModelPackageArn"],
                 "PipelineExecutionArn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
                 "ModelApprovalStatus": p["ModelApprovalStatus"],
+                **evaluation,
             },
             outputs=step_names.REGISTER_OUTPUTS,
         )

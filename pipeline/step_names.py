@@ -26,16 +26,73 @@ REGISTER_FROM_BASE_MODEL_WITH_VALIDATION = "RegisterFromBaseModelValidating"
 
 @dataclass(frozen=True)
 class JobVariant:
-    """One training step and the register step after it; exactly one variant runs per execution.
+    """One training step and the steps after it; exactly one variant runs per execution.
 
     `hyperparameter` carries ModelNameOrPath (the SDK's key for a checkpoint or a model name);
-    `with_validation` sends the `validation` channel.
+    `with_validation` sends the `validation` channel. After training, the variant evaluates
+    (docs/decisions/0017-evaluation-in-the-pipeline.md):
+
+        <training_step> -> <evaluates_condition> (EvaluationTask is not none?)
+          true:  <prepare_evaluation_step> -> <data_condition> (EvaluationTask is gen_qa?)
+                   true:  <evaluate_step>  -> <register_step>
+                   false: <benchmark_step> -> <register_benchmarked_step>
+          false: <register_unevaluated_step>
+
+    Every name is unique in the definition; a training job's step name stays within 29
+    characters (the job name Pipelines derives from it).
     """
 
     training_step: str
     register_step: str
     hyperparameter: str
     with_validation: bool
+
+    @property
+    def tag(self) -> str:
+        """What tells this variant's steps apart: the training step's name without "Train"."""
+        return self.training_step.removeprefix("Train")
+
+    @property
+    def evaluates_condition(self) -> str:
+        return f"Evaluates{self.tag}"
+
+    @property
+    def prepare_evaluation_step(self) -> str:
+        return f"PrepareEvaluation{self.tag}"
+
+    @property
+    def data_condition(self) -> str:
+        return f"EvaluatesOwnData{self.tag}"
+
+    @property
+    def evaluate_step(self) -> str:
+        return f"Eval{self.tag}"
+
+    @property
+    def benchmark_step(self) -> str:
+        return f"Bench{self.tag}"
+
+    @property
+    def register_benchmarked_step(self) -> str:
+        return f"{self.register_step}Benchmarked"
+
+    @property
+    def register_unevaluated_step(self) -> str:
+        return f"{self.register_step}Unevaluated"
+
+    @property
+    def register_steps(self) -> tuple[str, ...]:
+        """The variant's register steps: exactly one of them runs."""
+        return (
+            self.register_step,
+            self.register_benchmarked_step,
+            self.register_unevaluated_step,
+        )
+
+    @property
+    def evaluation_steps(self) -> tuple[str, ...]:
+        """The variant's evaluation jobs (training steps with the evaluation image)."""
+        return (self.evaluate_step, self.benchmark_step)
 
 
 JOB_VARIANTS: tuple[JobVariant, ...] = (
@@ -55,9 +112,17 @@ JOB_VARIANTS: tuple[JobVariant, ...] = (
     JobVariant(TRAIN_FROM_BASE_MODEL, REGISTER_FROM_BASE_MODEL, "base_model", False),
 )
 TRAINING_STEPS: tuple[str, ...] = tuple(v.training_step for v in JOB_VARIANTS)
-REGISTER_STEPS: tuple[str, ...] = tuple(v.register_step for v in JOB_VARIANTS)
+REGISTER_STEPS: tuple[str, ...] = tuple(name for v in JOB_VARIANTS for name in v.register_steps)
+EVALUATION_STEPS: tuple[str, ...] = tuple(name for v in JOB_VARIANTS for name in v.evaluation_steps)
+PREPARE_EVALUATION_STEPS: tuple[str, ...] = tuple(v.prepare_evaluation_step for v in JOB_VARIANTS)
 
-VALIDATE_OUTPUTS: tuple[str, ...] = ("Samples", "Findings", "Warnings", "ValidationSamples")
+VALIDATE_OUTPUTS: tuple[str, ...] = (
+    "Samples",
+    "Findings",
+    "Warnings",
+    "ValidationSamples",
+    "EvaluationDataSha256",
+)
 PREPARE_OUTPUTS: tuple[str, ...] = (
     "RecipeS3Uri",
     "RecipeS3Prefix",
@@ -73,6 +138,21 @@ REGISTER_OUTPUTS: tuple[str, ...] = (
     "FinalTrainingLoss",
     "ParentModel",
     "TrainingSteps",
+    # The evaluation's (the register handler records them; "none" when not evaluated).
+    "EvaluationScore",
+    "GateVerdict",
+    "ScoreChange",
+)
+# PrepareEvaluation's outputs (lambdas/prepare_evaluation.py OUTPUTS, tested equal).
+PREPARE_EVALUATION_OUTPUTS: tuple[str, ...] = (
+    "RecipeS3Uri",
+    "RecipeS3Prefix",
+    "RecipeSha256",
+    "ModelNameOrPath",
+    "EvaluationRunName",
+    "DataS3Prefix",
+    "HasEvaluationData",
+    "StartsFromCheckpoint",
 )
 
 

@@ -1,4 +1,4 @@
-"""The pipeline's three Lambda functions, built from one code asset, each with its own role.
+"""The pipeline's Lambda functions, built from one code asset, each with its own role.
 
 The asset is the repository's `lambdas/` folder and nothing else, packed so that `lambdas/` is a
 top-level folder of the zip (the handlers import `from lambdas.x import y`). It is selected with
@@ -43,6 +43,9 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 # Everything a run writes into the artifacts bucket (recipes, validation reports, job outputs)
 # lives under this prefix, keyed by the pipeline execution.
 RUNS_PREFIX = "runs/"
+# Scores of the base model (and of checkpoints evaluated outside a run), per task and data: the
+# register function reads them to compare a first checkpoint with its parent (decision 0017).
+BASELINES_PREFIX = "baselines/"
 
 # The IAM condition key that carries a model package's requested approval status, and the
 # status no pipeline role may set (Service Authorization Reference: CreateModelPackage and
@@ -110,18 +113,27 @@ REGISTER = FunctionSpec(
     memory_mb=1769,  # one vCPU: gunzip of a multi-GB output archive streamed from S3
     timeout=cdk.Duration.minutes(10),
 )
+PREPARE_EVALUATION = FunctionSpec(
+    handler="lambdas.prepare_evaluation.handler",
+    description="nova-sft pipeline step: find the job's checkpoint, write its evaluation recipe",
+    memory_mb=1769,  # one vCPU: gunzip of the job's output archive until its manifest
+    timeout=cdk.Duration.minutes(10),
+)
 
 
 class PipelineFunctions(Construct):
-    """The validate, prepare and register functions and their roles and log groups.
+    """The validate, prepare, register and prepare-evaluation functions, their roles and logs.
 
-    Attributes: `validate`, `prepare`, `register` (`lambda_.Function`).
+    Attributes: `validate`, `prepare`, `register`, `prepare_evaluation` (`lambda_.Function`).
     Permissions, each function's own:
     - validate: read the data bucket; write reports under `runs/` of the artifacts bucket;
     - prepare: write recipes under `runs/` of the artifacts bucket; list and describe model
       packages of `model_package_group_name` (a checkpoint's technique is checked there);
-    - register: read the artifacts bucket (job outputs); create (never as Approved), list and
-      describe model packages of `model_package_group_name`.
+    - register: read the artifacts bucket (job outputs, baselines); write the evaluation's
+      statistics report under `runs/`; create (never as Approved), list and describe model
+      packages of `model_package_group_name`;
+    - prepare_evaluation: read the job's output archive under `runs/` and the evaluation data in
+      the data bucket; write the evaluation recipe and data under `runs/`.
     Log groups are encrypted with `key`, kept `log_retention_days`, and removed with the stack
     unless `retain_logs`.
     """
@@ -143,6 +155,7 @@ class PipelineFunctions(Construct):
         self._retention = RETENTION[log_retention_days]
         self._log_removal = cdk.RemovalPolicy.RETAIN if retain_logs else cdk.RemovalPolicy.DESTROY
         code = lambda_code()
+        self._code = code
         runs_objects = artifacts_bucket.arn_for_objects(f"{RUNS_PREFIX}*")
 
         self.validate = self._function(
@@ -197,6 +210,10 @@ class PipelineFunctions(Construct):
                 allow(["sagemaker:DescribeModelPackage"], group_arn, versions_arn),
             ],
         )
+        self.prepare_evaluation = self._prepare_evaluation_function(
+            code, data_bucket, artifacts_bucket, key
+        )
+        self._grant_evaluation_to_register(artifacts_bucket, key)
         # The prepare function reads the technique a checkpoint was trained with from this
         # group's versions (lambdas/registry/continuity.py), and nothing else of the registry.
         _role(self.prepare).add_to_principal_policy(
@@ -217,11 +234,78 @@ class PipelineFunctions(Construct):
             (self.register, runs_objects, "Job outputs are read from per-run keys below runs/."),
             (
                 self.register,
+                artifacts_bucket.arn_for_objects(f"{BASELINES_PREFIX}*"),
+                "Baseline scores are read from per-task keys below baselines/.",
+            ),
+            (
+                self.prepare_evaluation,
+                runs_objects,
+                "Job outputs are read, and recipes written, under per-run keys below runs/.",
+            ),
+            (
+                self.prepare_evaluation,
+                data_objects,
+                "The evaluation data is any object a run names in the data bucket.",
+            ),
+            (
+                self.register,
                 versions_arn,
                 "Versions of this environment's group only; SageMaker numbers them.",
             ),
         ):
             acknowledge(default_policy(_role(function)), wildcard_resource(self, resource), reason)
+
+    def add_function(
+        self,
+        name: str,
+        spec: FunctionSpec,
+        statements: list[iam.PolicyStatement],
+        *,
+        list_packages: bool = False,
+    ) -> lambda_.Function:
+        """Another pipeline function from the same code asset, with its own role and logs
+        (the evaluate-only pipeline's record function); `list_packages` lets it list model
+        packages."""
+        function = self._function(name, spec, self._code, statements)
+        if list_packages:
+            self._list_policy.attach_to_role(_role(function))
+        return function
+
+    def _prepare_evaluation_function(
+        self,
+        code: lambda_.Code,
+        data_bucket: s3.IBucket,
+        artifacts_bucket: s3.IBucket,
+        key: kms.IKey,
+    ) -> lambda_.Function:
+        runs_objects = artifacts_bucket.arn_for_objects(f"{RUNS_PREFIX}*")
+        return self._function(
+            "PrepareEvaluation",
+            PREPARE_EVALUATION,
+            code,
+            [
+                # List both buckets so that a missing archive or data file reads as 404, not 403.
+                allow(["s3:ListBucket"], artifacts_bucket.bucket_arn, data_bucket.bucket_arn),
+                # Read the job's output archive (its manifest names the checkpoint) and the
+                # evaluation data; write the evaluation recipe and the data's copy, all of the
+                # run's files under runs/.
+                allow(["s3:GetObject"], runs_objects, data_bucket.arn_for_objects("*")),
+                allow(["s3:PutObject"], runs_objects),
+                allow(["kms:Decrypt", "kms:GenerateDataKey"], key.key_arn),
+            ],
+        )
+
+    def _grant_evaluation_to_register(self, artifacts_bucket: s3.IBucket, key: kms.IKey) -> None:
+        """What the register function needs to record an evaluation (decision 0017): read the
+        baselines, write the run's statistics report (ModelMetrics points at it)."""
+        role = _role(self.register)
+        role.add_to_principal_policy(
+            allow(["s3:GetObject"], artifacts_bucket.arn_for_objects(f"{BASELINES_PREFIX}*"))
+        )
+        role.add_to_principal_policy(
+            allow(["s3:PutObject"], artifacts_bucket.arn_for_objects(f"{RUNS_PREFIX}*"))
+        )
+        role.add_to_principal_policy(allow(["kms:GenerateDataKey"], key.key_arn))
 
     def _function(
         self,
@@ -274,6 +358,7 @@ class PipelineFunctions(Construct):
             "ListModelPackagesPolicy",
             statements=[allow(["sagemaker:ListModelPackages"], "*")],
         )
+        self._list_policy = policy
         for function in functions:
             policy.attach_to_role(_role(function))
         acknowledge(
@@ -319,6 +404,16 @@ class PipelineFunctions(Construct):
             "No code signing: the code asset is built by cdk synth from this repository and "
             "published by the deployment itself; there is no separate signing step to verify.",
         )
+
+
+def update_without_approval(*resources: str) -> iam.PolicyStatement:
+    """Allow `sagemaker:UpdateModelPackage` on `resources` for any approval status but Approved
+    (metadata only: recording a score never approves)."""
+    return iam.PolicyStatement(
+        actions=["sagemaker:UpdateModelPackage"],
+        resources=list(resources),
+        conditions={"StringNotEqualsIfExists": {APPROVAL_STATUS_KEY: APPROVED}},
+    )
 
 
 def register_without_approval(*resources: str) -> iam.PolicyStatement:

@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
+from lambdas.recipe.evaluation_spec import NOVA_EVALUATION_IMAGE_REPOSITORY
 from lambdas.recipe.spec import NOVA_SFT_IMAGE_ACCOUNTS, NOVA_SFT_IMAGE_REPOSITORY
 from stacks.functions import RUNS_PREFIX, PipelineFunctions
 from stacks.iam_statements import allow, default_policy
@@ -39,12 +40,16 @@ def training_job_role(
         description="SageMaker execution role of the Nova SFT training jobs",
     )
     escrow = f"arn:{stack.partition}:s3:::customer-escrow-{stack.account}*"
-    image_repository = stack.format_arn(
-        service="ecr",
-        account=NOVA_SFT_IMAGE_ACCOUNTS[stack.region],
-        resource="repository",
-        resource_name=NOVA_SFT_IMAGE_REPOSITORY,
-    )
+    # The training image, and the evaluation image the evaluation jobs run with the same role.
+    image_repositories = [
+        stack.format_arn(
+            service="ecr",
+            account=NOVA_SFT_IMAGE_ACCOUNTS[stack.region],
+            resource="repository",
+            resource_name=repository,
+        )
+        for repository in (NOVA_SFT_IMAGE_REPOSITORY, NOVA_EVALUATION_IMAGE_REPOSITORY)
+    ]
     training_logs = stack.format_arn(
         service="logs",
         resource="log-group",
@@ -69,14 +74,16 @@ def training_job_role(
         # this account may read. Read-only, and only this account's escrow buckets.
         allow(["s3:ListBucket"], escrow),
         allow(["s3:GetObject"], f"{escrow}/*"),
-        # Pull the Nova training image from its publisher's repository in this region.
+        # Pull the Nova training and evaluation images from their publisher's repositories in
+        # this region. The evaluation jobs share this role: they read the escrow checkpoint, the
+        # run's recipe and data under runs/, and write under runs/, as training does.
         allow(
             [
                 "ecr:BatchGetImage",
                 "ecr:GetDownloadUrlForLayer",
                 "ecr:BatchCheckLayerAvailability",
             ],
-            image_repository,
+            *image_repositories,
         ),
         # The job's own log streams, in SageMaker's log group for training jobs.
         allow(
@@ -151,7 +158,7 @@ def pipeline_role(
 ) -> iam.Role:
     """The execution role of the pipeline (`PipelineRole`): run the training step and the functions.
 
-    It may pass `training_role` to SageMaker only, and invoke the three `functions` only.
+    It may pass `training_role` to SageMaker only, and invoke the pipeline's `functions` only.
     """
     role = iam.Role(
         stack,
@@ -180,12 +187,13 @@ def pipeline_role(
             resources=[training_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": SAGEMAKER}},
         ),
-        # Run the Lambda steps: these three functions, unqualified (no versions or aliases).
+        # Run the Lambda steps: these functions, unqualified (no versions or aliases).
         allow(
             ["lambda:InvokeFunction"],
             functions.validate.function_arn,
             functions.prepare.function_arn,
             functions.register.function_arn,
+            functions.prepare_evaluation.function_arn,
         ),
     ):
         role.add_to_principal_policy(statement)

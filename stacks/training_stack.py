@@ -172,6 +172,7 @@ class TrainingStack(cdk.Stack):
                 "validate_function_arn": self.functions.validate.function_arn,
                 "prepare_function_arn": self.functions.prepare.function_arn,
                 "register_function_arn": self.functions.register.function_arn,
+                "prepare_evaluation_function_arn": self.functions.prepare_evaluation.function_arn,
                 "artifacts_bucket": artifacts_bucket.bucket_name,
                 "data_bucket": data_bucket.bucket_name,
                 "kms_key_arn": key.key_arn,

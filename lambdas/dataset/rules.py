@@ -105,6 +105,11 @@ RULE_TABLE: tuple[tuple[str, str, str], ...] = (
     ("samples.max", ERROR, f"more than {MAX_SAMPLES} samples"),
     ("samples.batch_size", ERROR, "fewer samples than the global batch size"),
     ("file.name", ERROR, "a dataset file whose name the training job does not accept"),
+    (
+        "context.length",
+        WARNING,
+        "an evaluation sample whose system and query likely exceed the documented context",
+    ),
 )
 
 RULES: dict[str, str] = {rule: summary for rule, _, summary in RULE_TABLE}

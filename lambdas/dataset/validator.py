@@ -345,7 +345,7 @@ class Validator:
                 "json.not_object",
                 "$",
                 f"the line is {kind}; each line must be one JSON object with "
-                '"schemaVersion" and "messages"',
+                + getattr(self.format, "object_fields", '"schemaVersion" and "messages"'),
             )
             return
         self._check_sample(obj)

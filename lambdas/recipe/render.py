@@ -59,7 +59,7 @@ def get_path(tree: Mapping[str, Any], path: str) -> Any:
     return node
 
 
-def _set_path(tree: dict[str, Any], path: str, value: object, source: str) -> None:
+def set_path(tree: dict[str, Any], path: str, value: object, source: str) -> None:
     *parents, leaf = path.split(".")
     node = tree
     for part in parents:
@@ -84,6 +84,6 @@ def render_recipe(settings: RunSettings) -> bytes:
     tree = load_template(settings.technique)
     source = settings.template_file.name
     for path, value in recipe_values(settings).items():
-        _set_path(tree, path, value, source)
+        set_path(tree, path, value, source)
     header = f"# Nova 2 Lite SFT recipe, rendered from {source} by the prepare_recipe step.\n"
     return (header + emit_yaml_subset(tree)).encode("ascii")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lambdas.recipe.evaluation_spec import EVALUATION_KEYS
 from lambdas.recipe.spec import (
     ALLOWED_REPLICAS,
     BASE_MODEL,
@@ -37,12 +38,14 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "TrainingInstanceCount",
     "RunName",
 )
-# Every key validate_run accepts. Knobs and ValidationDataS3Uri may be left out (their default
-# applies); anything else is refused, so a misspelt parameter cannot be silently ignored.
+# Every key validate_run accepts. Knobs, ValidationDataS3Uri and the evaluation keys may be left
+# out (their default applies); anything else is refused, so a misspelt parameter cannot be
+# silently ignored.
 RUN_KEYS: tuple[str, ...] = (
     *REQUIRED_KEYS,
     *(knob.name for knob in KNOBS),
     "ValidationDataS3Uri",
+    *EVALUATION_KEYS,
 )
 
 # SageMaker's own name rule (training jobs, model package groups, MLflow runs): letters, digits
@@ -327,7 +330,8 @@ def validate_run(params: Mapping[str, object]) -> RunSettings:
     """Check a run's parameters and return them typed; RecipeValidationError lists every problem.
 
     Keys are those of the prepare_recipe event without RecipeS3Prefix (see RUN_KEYS); values may be
-    strings ("4", "1e-5", "true"). Keys in REQUIRED_KEYS must be given; a knob or
+    strings ("4", "1e-5", "true"). Keys in REQUIRED_KEYS must be given; the evaluation keys are
+    checked by `lambdas.recipe.evaluation.check_evaluation`; a knob or
     ValidationDataS3Uri that is absent or None takes its default (the knob's, or
     NO_VALIDATION_DATA); an empty knob is read as absent too, but an empty ValidationDataS3Uri is
     refused, as SageMaker refuses it. ValCheckInterval 0 becomes a quarter of MaxSteps. LoRA-only
@@ -374,6 +378,11 @@ def validate_run(params: Mapping[str, object]) -> RunSettings:
     interval_problem = _check_interval(knobs)
     if interval_problem is not None:
         problems.append(interval_problem)
+    # The evaluation knobs, checked here so that a bad one stops the run before training
+    # (imported here: lambdas.recipe.evaluation builds on this module).
+    from lambdas.recipe.evaluation import check_evaluation
+
+    problems.extend(check_evaluation(params)[1])
 
     if problems:
         raise RecipeValidationError(problems)

@@ -17,6 +17,7 @@ PLACEHOLDERS: dict[str, str] = {
     "validate_function_arn": "<ValidateFunction.Arn>",
     "prepare_function_arn": "<PrepareFunction.Arn>",
     "register_function_arn": "<RegisterFunction.Arn>",
+    "prepare_evaluation_function_arn": "<PrepareEvaluationFunction.Arn>",
     "artifacts_bucket": "<ArtifactsBucket.Name>",
     "data_bucket": "<DataBucket.Name>",
     "kms_key_arn": "<DataKey.Arn>",

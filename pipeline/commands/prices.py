@@ -26,6 +26,45 @@ DEFAULT_PRICES: dict[str, dict[str, float]] = {
 }
 
 
+# An evaluation job takes about 20 to 30 minutes on one instance (NOVA_FACTS 7): an estimate, not
+# a bound; its bound is the job's time limit (pipeline.evaluation_step).
+TYPICAL_EVALUATION_SECONDS = 30 * 60
+
+
+@dataclass(frozen=True)
+class EvaluationEstimate:
+    """The evaluation job after training: one instance, typically half an hour, at most
+    `max_runtime_seconds`. Dollar figures are None when no price is known."""
+
+    instance_type: str
+    max_runtime_seconds: int
+    usd_per_hour: float | None
+    typical_seconds: int = TYPICAL_EVALUATION_SECONDS
+
+    def _usd(self, seconds: int) -> float | None:
+        return None if self.usd_per_hour is None else round(seconds / 3600 * self.usd_per_hour, 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instance_type": self.instance_type,
+            "instance_count": 1,
+            "typical_instance_hours": round(self.typical_seconds / 3600, 2),
+            "max_instance_hours": round(self.max_runtime_seconds / 3600, 2),
+            "typical_usd": self._usd(self.typical_seconds),
+            "max_usd": self._usd(self.max_runtime_seconds),
+        }
+
+    def describe(self) -> str:
+        shape = (
+            f"evaluation: 1 x {self.instance_type}, about {self.typical_seconds / 3600:.1f} h "
+            f"(an estimate; at most {self.max_runtime_seconds / 3600:.0f} h)"
+        )
+        typical, most = self._usd(self.typical_seconds), self._usd(self.max_runtime_seconds)
+        if typical is None or most is None:
+            return f"{shape}; no price known for {self.instance_type}: pass --prices"
+        return f"{shape}, about ${typical:,.2f}, at most ${most:,.2f}"
+
+
 class PriceTableError(ValueError):
     """The price table file is unreadable or malformed; the message names the file and fix."""
 
@@ -38,6 +77,8 @@ class Estimate:
     instance_count: int
     max_runtime_seconds: int
     usd_per_hour: float | None
+    # The evaluation job, when the run evaluates (EvaluationTask is not none).
+    evaluation: EvaluationEstimate | None = None
 
     @property
     def max_instance_hours(self) -> float:
@@ -57,9 +98,16 @@ class Estimate:
             "max_instance_hours": round(self.max_instance_hours, 2),
             "usd_per_instance_hour": self.usd_per_hour,
             "max_usd": self.max_usd,
+            "evaluation": None if self.evaluation is None else self.evaluation.to_dict(),
         }
 
     def describe(self) -> str:
+        text = self._describe_training()
+        if self.evaluation is not None:
+            text += "; then " + self.evaluation.describe()
+        return text
+
+    def _describe_training(self) -> str:
         hours = f"at most {self.max_instance_hours:,.1f} instance-hours"
         shape = f"{self.instance_count} x {self.instance_type} for up to "
         shape += f"{self.max_runtime_seconds / 3600:,.1f} h"
@@ -102,12 +150,26 @@ def estimate(
     instance_count: int,
     max_runtime_seconds: int,
     prices: dict[str, dict[str, float]] | None = None,
+    evaluation_instance_type: str | None = None,
 ) -> Estimate:
-    """The run's upper-bound estimate from `prices` (default: DEFAULT_PRICES)."""
+    """The run's upper-bound estimate from `prices` (default: DEFAULT_PRICES), with its
+    evaluation job when `evaluation_instance_type` is given."""
+    from pipeline.evaluation_step import EVALUATION_MAX_RUNTIME_SECONDS
+
     table = DEFAULT_PRICES if prices is None else prices
+    evaluation = (
+        None
+        if evaluation_instance_type is None
+        else EvaluationEstimate(
+            instance_type=evaluation_instance_type,
+            max_runtime_seconds=EVALUATION_MAX_RUNTIME_SECONDS,
+            usd_per_hour=table.get(region, {}).get(evaluation_instance_type),
+        )
+    )
     return Estimate(
         instance_type=instance_type,
         instance_count=instance_count,
         max_runtime_seconds=max_runtime_seconds,
         usd_per_hour=table.get(region, {}).get(instance_type),
+        evaluation=evaluation,
     )

@@ -241,6 +241,11 @@ def plan_run(
             instance_count=int(effective["TrainingInstanceCount"]),
             max_runtime_seconds=int(effective["MaxRuntimeSeconds"]),
             prices=prices,
+            evaluation_instance_type=(
+                None
+                if effective.get("EvaluationTask", "none") == "none"
+                else str(effective.get("EvaluationInstanceType", "ml.p5.48xlarge"))
+            ),
         ),
         client_token=token or client_token(env.pipeline_name, overrides, day),
         description=description[:3072],

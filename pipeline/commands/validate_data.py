@@ -24,7 +24,13 @@ _DESCRIPTION = (
     "is an error (the run would fail) or a warning (legal but suspicious). Exit 0 when "
     "there is no error (warnings are printed), 1 when there is one, 2 on a usage error."
 )
-_EPILOG = "Example: python -m pipeline validate-data train.jsonl --global-batch-size 64"
+_EPILOG = (
+    "Examples: python -m pipeline validate-data train.jsonl --global-batch-size 64; "
+    "python -m pipeline validate-data questions.jsonl --format gen_qa (evaluation data)"
+)
+# The dataset formats: training and validation data, or the evaluation data (EvaluationTask
+# gen_qa, lambdas/dataset/gen_qa.py).
+FORMATS = ("converse", "gen_qa")
 
 
 def add_parser(subparsers: common.Subparsers) -> None:
@@ -46,6 +52,13 @@ def add_parser(subparsers: common.Subparsers) -> None:
         "forbids it (default: only require it to be used consistently)",
     )
     parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=FORMATS[0],
+        help="converse: training or validation data (bedrock-conversation-2024, the default); "
+        "gen_qa: evaluation data ({query, response} lines)",
+    )
+    parser.add_argument(
         "--strict",
         action="store_true",
         help="treat every warning as an error (exit 1 on any finding)",
@@ -64,8 +77,17 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _data_format(args: argparse.Namespace) -> Any:
+    if getattr(args, "format", FORMATS[0]) != "gen_qa":
+        return None
+    from lambdas.dataset.gen_qa import GenQaFormat
+
+    return GenQaFormat
+
+
 def run(args: argparse.Namespace) -> int:
     reasoning = None if args.reasoning is None else args.reasoning == "true"
+    data_format = _data_format(args)
     if args.source.startswith("s3://"):
         from lambdas.validate_dataset import DatasetAccessError, validate_s3_dataset
 
@@ -77,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
                 global_batch_size=args.global_batch_size,
                 reasoning_enabled=reasoning,
                 strict=args.strict,
+                data_format=data_format,
             )
         except DatasetAccessError as error:
             raise common.OperationError(str(error)) from None
@@ -89,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
             reasoning_enabled=reasoning,
             max_findings=1000,
             strict=args.strict,
+            data_format=data_format,
         )
     if args.json:
         common.emit_json({"data": args.source, **report.to_dict()})
@@ -131,10 +155,11 @@ def validate_local_file(
     reasoning_enabled: bool | None,
     max_findings: int,
     strict: bool = False,
+    data_format: Any = None,
 ) -> Any:
     """Validate a local JSONL file with the pipeline's own validator; returns its Report.
 
-    `strict` records every warning as an error."""
+    `strict` records every warning as an error; `data_format` as for `Validator`."""
     from lambdas.dataset.validator import CHUNK_BYTES, Validator
 
     validator = Validator(
@@ -142,6 +167,7 @@ def validate_local_file(
         reasoning_enabled=reasoning_enabled,
         max_findings=max_findings,
         strict=strict,
+        data_format=data_format,
     )
     try:
         with path.open("rb") as handle:

@@ -67,6 +67,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="make the training job fail: the run must end Failed with nothing registered",
     )
+    parser.add_argument(
+        "--fail-evaluation",
+        action="store_true",
+        help="make the evaluation job fail: the run must end Failed with nothing registered",
+    )
+    parser.add_argument(
+        "--low-score",
+        action="store_true",
+        help="score every checkpoint below the demo's gate threshold",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="fault sequence seed")
     parser.add_argument("--no-plot", action="store_true", help="do not write the PNG")
     parser.add_argument(
@@ -90,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         s3_error_rate=args.s3_error_rate,
         throttle_rate=args.throttle_rate,
         fail_training=args.fail_training,
+        fail_evaluation=args.fail_evaluation,
+        low_score=args.low_score,
         seed=args.seed,
         plot=not args.no_plot,
         lambda_inputs=args.lambda_inputs,

@@ -10,6 +10,12 @@ SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data" / "train.jsonl"
 SAMPLE_KEY = "datasets/sample/train.jsonl"
 SAMPLE_VALIDATION_DATA = SAMPLE_DATA.parent / "validation.jsonl"
 SAMPLE_VALIDATION_KEY = "datasets/sample/validation.jsonl"
+SAMPLE_EVALUATION_DATA = SAMPLE_DATA.parent / "gen_qa.jsonl"
+SAMPLE_EVALUATION_KEY = "datasets/sample/gen_qa.jsonl"
+# Every round evaluates on the sample questions and gates on rougeL: the stand-in evaluator's
+# scores pass this threshold unless --low-score (pipeline/rehearsal/stand_in_evaluator.py).
+DEMO_GATE_METRIC = "rougeL"
+DEMO_GATE_THRESHOLD = "0.4"
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,8 @@ class Options:
     s3_error_rate: float = 0.0
     throttle_rate: float = 0.0
     fail_training: bool = False
+    fail_evaluation: bool = False
+    low_score: bool = False  # scores below DEMO_GATE_THRESHOLD
     seed: int = 7
     plot: bool = True
     # Run 3 (the other technique, which must be refused); the benchmark times runs 1 and 2 only.

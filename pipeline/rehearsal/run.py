@@ -46,6 +46,10 @@ from pipeline.rehearsal.in_process import (
 )
 from pipeline.rehearsal.lambda_budget import budget_of, budgeted
 from pipeline.rehearsal.options import (
+    DEMO_GATE_METRIC,
+    DEMO_GATE_THRESHOLD,
+    SAMPLE_EVALUATION_DATA,
+    SAMPLE_EVALUATION_KEY,
     SAMPLE_KEY,
     SAMPLE_VALIDATION_DATA,
     SAMPLE_VALIDATION_KEY,
@@ -54,7 +58,9 @@ from pipeline.rehearsal.options import (
 from pipeline.rehearsal.resources import LocalStage
 from pipeline.rehearsal.serving import ServingRehearsal, rehearse_serving
 from pipeline.rehearsal.stack import deploy_stage
+from pipeline.rehearsal.stand_in_evaluator import JobRunner, StandInEvaluator
 from pipeline.rehearsal.stand_in_trainer import StandInTrainer
+from pipeline.step_names import TRAINING_STEPS
 
 
 def say(text: str) -> None:
@@ -109,7 +115,8 @@ def _start(sm: Any, pipeline_name: str, parameters: dict[str, str]) -> str:
 
 
 def _training_step(record: ExecutionRecord) -> Any:
-    trained = [s for s in record.steps if s.step_type == "Training" and s.arguments]
+    # The training job (the evaluation job after it is a Training step too).
+    trained = [s for s in record.steps if s.name in TRAINING_STEPS and s.arguments]
     if len(trained) != 1:
         raise DefinitionError(f"{record.arn}: expected one training step, found {len(trained)}")
     return trained[0]
@@ -135,23 +142,18 @@ def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
         s3 = session.client("s3")
         s3.upload_file(str(options.dataset), data_bucket, SAMPLE_KEY)
         s3.upload_file(str(SAMPLE_VALIDATION_DATA), data_bucket, SAMPLE_VALIDATION_KEY)
+        evaluation = _evaluation_parameters(s3, data_bucket)
         train_uri = f"s3://{data_bucket}/{SAMPLE_KEY}"
         # Run 1 leaves ValidationDataS3Uri at its default; run 2 sends the validation channel.
         validation_by_round = {
             1: {},
             2: {"ValidationDataS3Uri": f"s3://{data_bucket}/{SAMPLE_VALIDATION_KEY}"},
         }
-        fail_reason = (
-            "AlgorithmError: the stand-in trainer was asked to fail (--fail-training)"
-            if options.fail_training
-            else None
-        )
-        trainer = StandInTrainer(session=session, region=env.region, fail_reason=fail_reason)
         sm = session.client("sagemaker")
         executor = LocalExecutor(
             sagemaker_client=sm,
             lambda_handlers=handlers,
-            trainer=trainer,
+            trainer=_job_runner(options, session, env.region),
             publish=endpoint.executions.publish,
             lambda_inputs=options.lambda_inputs,
         )
@@ -166,7 +168,9 @@ def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
             for round_number in (1, 2):
                 parameters = {"TrainDataS3Uri": train_uri, "ModelNameOrPath": source}
                 arn = _start(
-                    sm, env.pipeline_name, {**parameters, **validation_by_round[round_number]}
+                    sm,
+                    env.pipeline_name,
+                    {**parameters, **validation_by_round[round_number], **evaluation},
                 )
                 record = executor.run(arn)
                 result.executions.append(record)
@@ -215,6 +219,43 @@ def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
         result.plot_path = plot_curves(curves, options.out_dir / "loss_curves.png")
         log(f"loss curves: {result.plot_path}")
     return result
+
+
+def _evaluation_parameters(s3: Any, data_bucket: str) -> dict[str, str]:
+    """Every training round evaluates on the sample questions (uploaded here), gated on
+    DEMO_GATE_METRIC."""
+    s3.upload_file(str(SAMPLE_EVALUATION_DATA), data_bucket, SAMPLE_EVALUATION_KEY)
+    return {
+        "EvaluationTask": "gen_qa",
+        "EvaluationDataS3Uri": f"s3://{data_bucket}/{SAMPLE_EVALUATION_KEY}",
+        "GateMetric": DEMO_GATE_METRIC,
+        "GateThreshold": DEMO_GATE_THRESHOLD,
+    }
+
+
+def _job_runner(options: Options, session: Any, region: str) -> JobRunner:
+    """The stand-in trainer and evaluator, failing or scoring low as the options say."""
+    trainer = StandInTrainer(
+        session=session,
+        region=region,
+        fail_reason=(
+            "AlgorithmError: the stand-in trainer was asked to fail (--fail-training)"
+            if options.fail_training
+            else None
+        ),
+    )
+    evaluator = StandInEvaluator(
+        session=session,
+        region=region,
+        trainer=trainer,
+        fail_reason=(
+            "AlgorithmError: the stand-in evaluator was asked to fail (--fail-evaluation)"
+            if options.fail_evaluation
+            else None
+        ),
+        low_score=options.low_score,
+    )
+    return JobRunner(trainer, evaluator, region)
 
 
 def _other_technique_round(

@@ -92,6 +92,7 @@ def test_a_valid_object_returns_the_sample_count_and_writes_the_report(s3: Any) 
         "Findings": "0",
         "Warnings": "",
         "ValidationSamples": "none",
+        "EvaluationDataSha256": "none",
     }
     report = read_report(s3)
     assert report["ok"] is True
@@ -123,6 +124,7 @@ def test_validation_data_is_checked_and_reported_like_the_training_data(s3: Any)
         "Findings": "0",
         "Warnings": "",
         "ValidationSamples": "40",
+        "EvaluationDataSha256": "none",
     }
     document = json.loads(s3.get_object(Bucket=ARTIFACTS, Key=VALIDATION_REPORT_KEY)["Body"].read())
     assert document["validation_data_s3_uri"] == validation
@@ -246,6 +248,7 @@ def test_a_prefix_is_one_dataset_of_every_object_under_it(s3: Any) -> None:
         "Findings": "0",
         "Warnings": "",
         "ValidationSamples": "none",
+        "EvaluationDataSha256": "none",
     }
     assert [s["source"] for s in read_report(s3)["sources"]] == [
         f"s3://{DATA}/train/part-1.jsonl",
@@ -329,6 +332,7 @@ def test_warnings_alone_pass_the_step_and_are_in_its_outputs_and_report(s3: Any)
         "Findings": "2",
         "Warnings": "line.blank: 1, schema.version: 1",
         "ValidationSamples": "none",
+        "EvaluationDataSha256": "none",
     }
     report = read_report(s3)
     assert (report["ok"], report["errors_total"], report["warnings_total"]) == (True, 0, 2)
@@ -412,6 +416,7 @@ def test_warnings_of_the_validation_data_count_in_the_outputs_too(s3: Any) -> No
         "Findings": "2",
         "Warnings": "line.blank: 1, schema.version: 1",
         "ValidationSamples": "64",
+        "EvaluationDataSha256": "none",
     }
 
 

@@ -59,6 +59,9 @@ INPUTS: dict[str, str] = {
     "validate_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:unit-validate",
     "prepare_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:unit-prepare",
     "register_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:unit-register",
+    "prepare_evaluation_function_arn": (
+        "arn:aws:lambda:us-east-1:123456789012:function:unit-prepare-evaluation"
+    ),
     "artifacts_bucket": ARTIFACTS,
     "data_bucket": "unit-data-bucket",
     "kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",

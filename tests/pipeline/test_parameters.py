@@ -7,6 +7,11 @@ from typing import Any
 
 import pytest
 
+from lambdas.recipe.evaluation_spec import (
+    EVALUATION_KEYS,
+    EVALUATION_TASKS,
+    GATE_METRIC_CHOICES,
+)
 from lambdas.recipe.spec import BASE_MODEL, KNOBS
 from tests.pipeline import test_definition as unit
 
@@ -37,6 +42,12 @@ def test_parameters_are_the_public_names_with_their_types(definition: dict[str, 
         ("MaxRuntimeSeconds", "Integer"),
         ("ModelApprovalStatus", "String"),
         ("SourceModelPackageArn", "String"),
+        ("EvaluationTask", "String"),
+        ("EvaluationDataS3Uri", "String"),
+        ("EvaluationInstanceType", "String"),
+        ("GateMetric", "String"),
+        ("GateThreshold", "Float"),
+        ("GateRequiresImprovement", "Boolean"),
     ]
 
 
@@ -83,4 +94,22 @@ def test_closed_choices_are_enumerated_for_the_console(definition: dict[str, Any
         "TrainingInstanceType": ["ml.p5.48xlarge", "ml.p5en.48xlarge"],
         # Approval is an act of its own (approve, the console), never a run's parameter.
         "ModelApprovalStatus": ["PendingManualApproval", "Rejected"],
+        "EvaluationTask": ["none", *EVALUATION_TASKS],
+        "EvaluationInstanceType": ["ml.p5.48xlarge"],
+        "GateMetric": list(GATE_METRIC_CHOICES),
+    }
+    assert "rougeL" in enums["GateMetric"]
+    assert enums["GateMetric"][0] == "none"
+
+
+def test_a_run_evaluates_only_when_it_says_so(definition: dict[str, Any]) -> None:
+    # decision 0017: no default task fits every run's domain, and none costs nothing.
+    defaults = {p["Name"]: p.get("DefaultValue") for p in definition["Parameters"]}
+    assert {name: defaults[name] for name in EVALUATION_KEYS} == {
+        "EvaluationTask": "none",
+        "EvaluationDataS3Uri": "none",
+        "EvaluationInstanceType": "ml.p5.48xlarge",
+        "GateMetric": "none",
+        "GateThreshold": 0.0,
+        "GateRequiresImprovement": False,
     }

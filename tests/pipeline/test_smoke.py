@@ -32,6 +32,7 @@ def definition(dev: EnvironmentConfig) -> dict[str, Any]:
         validate_function_arn=f"arn:aws:lambda:us-east-1:{account}:function:validate",
         prepare_function_arn=f"arn:aws:lambda:us-east-1:{account}:function:prepare",
         register_function_arn=f"arn:aws:lambda:us-east-1:{account}:function:register",
+        prepare_evaluation_function_arn=f"arn:aws:lambda:us-east-1:{account}:function:prep-eval",
         artifacts_bucket="artifacts",
         data_bucket="data",
         kms_key_arn=f"arn:aws:kms:us-east-1:{account}:key/k",

@@ -42,23 +42,30 @@ def test_steps_run_validate_prepare_then_one_of_four_jobs(definition: dict[str, 
             inner_side: [s["Name"] for s in inner["Arguments"][inner_side]]
             for inner_side in ("IfSteps", "ElseSteps")
         }
+    by_training = {v.training_step: v for v in step_names.JOB_VARIANTS}
     assert branches == {
         step_names.CHECKPOINT_VALIDATION_CONDITION: {
             "IfSteps": [
                 step_names.TRAIN_FROM_CHECKPOINT_WITH_VALIDATION,
-                step_names.REGISTER_FROM_CHECKPOINT_WITH_VALIDATION,
+                by_training[step_names.TRAIN_FROM_CHECKPOINT_WITH_VALIDATION].evaluates_condition,
             ],
-            "ElseSteps": [step_names.TRAIN_FROM_CHECKPOINT, step_names.REGISTER_FROM_CHECKPOINT],
+            "ElseSteps": [
+                step_names.TRAIN_FROM_CHECKPOINT,
+                by_training[step_names.TRAIN_FROM_CHECKPOINT].evaluates_condition,
+            ],
         },
         step_names.BASE_MODEL_VALIDATION_CONDITION: {
             "IfSteps": [
                 step_names.TRAIN_FROM_BASE_MODEL_WITH_VALIDATION,
-                step_names.REGISTER_FROM_BASE_MODEL_WITH_VALIDATION,
+                by_training[step_names.TRAIN_FROM_BASE_MODEL_WITH_VALIDATION].evaluates_condition,
             ],
-            "ElseSteps": [step_names.TRAIN_FROM_BASE_MODEL, step_names.REGISTER_FROM_BASE_MODEL],
+            "ElseSteps": [
+                step_names.TRAIN_FROM_BASE_MODEL,
+                by_training[step_names.TRAIN_FROM_BASE_MODEL].evaluates_condition,
+            ],
         },
     }
-    assert sorted(step_names.TRAINING_STEPS) == sorted(
+    assert sorted(step_names.TRAINING_STEPS + step_names.EVALUATION_STEPS) == sorted(
         step["Name"] for step, _ in unit.flatten(definition["Steps"]) if step["Type"] == "Training"
     )
 
@@ -76,6 +83,8 @@ def test_validate_step_gets_the_data_the_batch_size_and_its_report_location(
             "Parameters.ValidationDataS3Uri": "s3://data/validation.jsonl",
             "Parameters.GlobalBatchSize": 64,
             "Parameters.ReasoningEnabled": True,
+            "Parameters.EvaluationTask": "gen_qa",
+            "Parameters.EvaluationDataS3Uri": "s3://data/eval.jsonl",
             "Execution.PipelineExecutionId": "run1",
         },
     )
@@ -87,6 +96,11 @@ def test_validate_step_gets_the_data_the_batch_size_and_its_report_location(
         "ReportS3Uri": f"s3://{unit.ARTIFACTS}/runs/run1/data-validation/report.json",
         "ValidationReportS3Uri": (
             f"s3://{unit.ARTIFACTS}/runs/run1/data-validation/validation-report.json"
+        ),
+        "EvaluationTask": "gen_qa",
+        "EvaluationDataS3Uri": "s3://data/eval.jsonl",
+        "EvaluationReportS3Uri": (
+            f"s3://{unit.ARTIFACTS}/runs/run1/data-validation/evaluation-report.json"
         ),
     }
     # The validator's own event parser accepts it.

@@ -20,6 +20,6 @@ def test_training_step_names_leave_room_for_the_job_name_pipelines_gives(
     # Pipelines names a step's job pipelines-<12-character execution id>-<step>-<10 characters>
     # (not documented to shorten a long step name); CreateTrainingJob takes at most 63.
     names = [s["Name"] for s, _ in unit.flatten(definition["Steps"]) if s["Type"] == "Training"]
-    assert len(names) == 4
+    assert len(names) == 12  # four training jobs, each with two evaluation variants
     longest = max(len(f"pipelines-{'x' * 12}-{name}-{'y' * 10}") for name in names)
     assert longest <= 63

@@ -92,7 +92,11 @@ def test_training_job_role_grants(env_training: tuple[str, dict[str, Any]]) -> N
                 "ecr:GetDownloadUrlForLayer",
                 "ecr:BatchCheckLayerAvailability",
             ],
-            ["arn:aws:ecr:us-east-1:708977205387:repository/nova-fine-tune-repo"],
+            [
+                "arn:aws:ecr:us-east-1:708977205387:repository/nova-fine-tune-repo",
+                # The evaluation jobs run with this role (decision 0017).
+                "arn:aws:ecr:us-east-1:708977205387:repository/nova-evaluation-repo",
+            ],
         )
         | expand(["ecr:GetAuthorizationToken"], ["*"])
         | expand(
@@ -136,6 +140,7 @@ def test_pipeline_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
                 "<Functions/ValidateDataset.Arn>",
                 "<Functions/PrepareRecipe.Arn>",
                 "<Functions/RegisterCheckpoint.Arn>",
+                "<Functions/PrepareEvaluation.Arn>",
             ],
         )
     )
@@ -173,8 +178,10 @@ def test_function_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
     )
     assert grants_of(template, "<Functions/RegisterCheckpointRole>") == (
         expand(["s3:ListBucket"], [f"{data}:ArtifactsBucketArn"])
-        | expand(["s3:GetObject"], [runs])
-        | expand(["kms:Decrypt"], [key])
+        | expand(["s3:GetObject"], [runs, f"{data}:ArtifactsBucketArn/baselines/*"])
+        # The evaluation's statistics report, which ModelMetrics points at (decision 0017).
+        | expand(["s3:PutObject"], [runs])
+        | expand(["kms:Decrypt", "kms:GenerateDataKey"], [key])
         | expand(["sagemaker:DescribeModelPackageGroup"], [group_arn])
         | expand(
             ["sagemaker:CreateModelPackage"],
@@ -184,6 +191,13 @@ def test_function_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
         | expand(["sagemaker:DescribeModelPackage"], [group_arn, versions])
         | expand(["sagemaker:ListModelPackages"], ["*"])
         | logs("RegisterCheckpoint")
+    )
+    assert grants_of(template, "<Functions/PrepareEvaluationRole>") == (
+        expand(["s3:ListBucket"], [f"{data}:ArtifactsBucketArn", f"{data}:DataBucketArn"])
+        | expand(["s3:GetObject"], [runs, f"{data}:DataBucketArn/*"])
+        | expand(["s3:PutObject"], [runs])
+        | expand(["kms:Decrypt", "kms:GenerateDataKey"], [key])
+        | logs("PrepareEvaluation")
     )
 
 
@@ -195,6 +209,7 @@ def test_every_policy_belongs_to_a_known_role(env_training: tuple[str, dict[str,
         "<Functions/ValidateDatasetRole>",
         "<Functions/PrepareRecipeRole>",
         "<Functions/RegisterCheckpointRole>",
+        "<Functions/PrepareEvaluationRole>",
     }
     if env != "sandbox":  # deployed by the toolchain: smoke-tested, approvals forwarded
         roles |= {"<SmokeTest/Role>", "<Notifications/StateChangeRule/EventsRole>"}
@@ -236,7 +251,7 @@ def test_roles_trust_only_their_service(env_training: tuple[str, dict[str, Any]]
     forwarding = ["events.amazonaws.com"] if env != "sandbox" else []
     serving = ["bedrock.amazonaws.com", "events.amazonaws.com", "states.amazonaws.com"]
     assert services == sorted(
-        forwarding + ["lambda.amazonaws.com"] * 3 + ["sagemaker.amazonaws.com"] * 2 + serving
+        forwarding + ["lambda.amazonaws.com"] * 4 + ["sagemaker.amazonaws.com"] * 2 + serving
     )
     assert all(len(document) == 1 for document in trust.values())
 

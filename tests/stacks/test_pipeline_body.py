@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from pipeline.config import read_cdk_json
+from pipeline.step_names import PREPARE_EVALUATION_STEPS, REGISTER_STEPS
 from tests.cloud_assembly import ENVIRONMENTS, Assembly
 
 Flat = Callable[[Mapping[str, Any]], dict[str, Any]]
@@ -72,18 +73,18 @@ def test_lambda_steps_call_this_stacks_functions(body: tuple[str, Any]) -> None:
     assert calls == {
         "ValidateData": "<Functions/ValidateDataset.Arn>",
         "PrepareRecipe": "<Functions/PrepareRecipe.Arn>",
-        "RegisterFromCheckpoint": "<Functions/RegisterCheckpoint.Arn>",
-        "RegisterFromBaseModel": "<Functions/RegisterCheckpoint.Arn>",
-        "RegisterFromCheckpointValidating": "<Functions/RegisterCheckpoint.Arn>",
-        "RegisterFromBaseModelValidating": "<Functions/RegisterCheckpoint.Arn>",
+        **dict.fromkeys(REGISTER_STEPS, "<Functions/RegisterCheckpoint.Arn>"),
+        **dict.fromkeys(PREPARE_EVALUATION_STEPS, "<Functions/PrepareEvaluation.Arn>"),
     }
+    assert len(calls) == 2 + 3 * 4 + 4
 
 
 def test_training_steps_use_the_training_role_bucket_and_key(body: tuple[str, Any]) -> None:
     env, definition = body
     training = [s for s in steps(definition) if s["Type"] == "Training"]
-    # From the base model or a checkpoint, each with and without the validation channel.
-    assert len(training) == 4
+    # From the base model or a checkpoint, each with and without the validation channel; each
+    # followed by an evaluation job on data or on a benchmark (same role, bucket and key).
+    assert len(training) == 12
     for step in training:
         arguments = step["Arguments"]
         assert arguments["RoleArn"] == "<TrainingJobRole.Arn>"
@@ -99,7 +100,9 @@ def test_run_files_go_under_runs_of_the_artifacts_bucket(body: tuple[str, Any]) 
     prefix = f"s3://import:nova-sft-{env}-data:ArtifactsBucketName/"
     bucket_texts = [t for t in _strings(definition) if "ArtifactsBucketName" in t]
     assert bucket_texts
-    assert all(t.startswith(f"{prefix}runs/") for t in bucket_texts)
+    # The one exception is read-only: where the register step looks up baseline scores.
+    baselines = f"{prefix}baselines/"
+    assert all(t.startswith(f"{prefix}runs/") or t == baselines for t in bucket_texts)
 
 
 def test_registration_goes_to_this_environments_group(body: tuple[str, Any]) -> None:
@@ -120,6 +123,7 @@ def test_body_names_nothing_but_this_stacks_resources(body: tuple[str, Any]) -> 
         "<Functions/ValidateDataset.Arn>",
         "<Functions/PrepareRecipe.Arn>",
         "<Functions/RegisterCheckpoint.Arn>",
+        "<Functions/PrepareEvaluation.Arn>",
         f"{data}:ArtifactsBucketName",
         f"{data}:DataKeyArn",
     }

@@ -22,6 +22,7 @@ FUNCTIONS = {
     "Functions/ValidateDataset": ("lambdas.validate_dataset.handler", 1769, 600),
     "Functions/PrepareRecipe": ("lambdas.prepare_recipe.handler", 256, 60),
     "Functions/RegisterCheckpoint": ("lambdas.register_checkpoint.handler", 1769, 600),
+    "Functions/PrepareEvaluation": ("lambdas.prepare_evaluation.handler", 1769, 600),
 }
 
 

@@ -73,6 +73,7 @@ def definition_body(env: EnvironmentConfig, account: str) -> str:
         validate_function_arn=arn + "validate",
         prepare_function_arn=arn + "prepare",
         register_function_arn=arn + "register",
+        prepare_evaluation_function_arn=arn + "prepare-evaluation",
         artifacts_bucket=artifacts,
         data_bucket=data,
         kms_key_arn=f"arn:aws:kms:{env.region}:{account}:key/test",

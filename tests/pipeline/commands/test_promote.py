@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from lambdas.recipe.evaluation_spec import EVALUATION_KEYS
 from lambdas.recipe.spec import BASE_MODEL
 from pipeline.commands.aws import make_session
 from pipeline.commands.replay import PROVENANCE_PREFIX, provenance
@@ -101,7 +102,11 @@ def test_an_approved_package_becomes_an_execution_in_the_next_account(
     assert source.metadata["RecipeSha256"] in description
     assert document["source_model_package_arn"] == source.model_package_arn
     # What the registry does not record is named, so nobody assumes it was replayed.
-    assert document["unrecorded_parameters"] == ["MaxRuntimeSeconds", "ValidationDataS3Uri"]
+    # The evaluation's parameters are not recorded yet (the register step records the
+    # evaluation: issue 14): the target's defaults apply, and they are named too.
+    assert document["unrecorded_parameters"] == sorted(
+        ["MaxRuntimeSeconds", "ValidationDataS3Uri", *EVALUATION_KEYS]
+    )
 
 
 def test_a_promotion_is_not_started_twice_unless_asked(
@@ -294,7 +299,7 @@ def test_the_recorded_time_limit_is_replayed(
     assert (status, err) == (0, "")
     document = json.loads(out)
     assert sent_parameters(staging, document["execution_arn"])["MaxRuntimeSeconds"] == "7200"
-    assert document["unrecorded_parameters"] == ["ValidationDataS3Uri"]
+    assert document["unrecorded_parameters"] == sorted(["ValidationDataS3Uri", *EVALUATION_KEYS])
     # The estimate is the replay's own time limit (four instances for 2 h), not the target's.
     assert document["estimate"]["max_instance_hours"] == 8.0
 

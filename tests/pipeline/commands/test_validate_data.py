@@ -173,3 +173,30 @@ def test_an_s3_dataset_is_streamed_from_the_endpoint(
     status, _, err = run_cli(capsys, "validate-data", "s3://data-dev/datasets/other.jsonl")
     assert status == 1
     assert "s3://data-dev/datasets/other.jsonl: the object does not exist" in err
+
+
+def test_gen_qa_checks_evaluation_data_with_the_evaluation_rules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    questions = SAMPLE.parent / "gen_qa.jsonl"
+    status, out, _ = run_cli(capsys, "validate-data", str(questions), "--format", "gen_qa")
+    assert (status, out) == (0, "valid: 20 samples, no findings\n")
+    # The training format refuses the same file: the rules differ.
+    status, _, _ = run_cli(capsys, "validate-data", str(questions))
+    assert status == 1
+    broken = dataset(tmp_path, ['{"query": "q"}'])
+    status, out, _ = run_cli(capsys, "validate-data", str(broken), "--format", "gen_qa")
+    assert status == 1
+    assert "line 1 $.response [field.missing]" in out
+
+
+def test_gen_qa_data_in_s3_is_streamed_too(
+    aws: boto3.Session, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="data-dev")
+    s3.upload_file(str(SAMPLE.parent / "gen_qa.jsonl"), "data-dev", "eval/gen_qa.jsonl")
+    status, out, _ = run_cli(
+        capsys, "validate-data", "s3://data-dev/eval/gen_qa.jsonl", "--format", "gen_qa"
+    )
+    assert (status, out) == (0, "valid: 20 samples, no findings\n")

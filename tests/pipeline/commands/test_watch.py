@@ -15,6 +15,7 @@ import pytest
 from moto.sagemaker.models import sagemaker_backends
 
 from lambdas import prepare_recipe, register_checkpoint, validate_dataset
+from lambdas.recipe.evaluation_spec import EVALUATION_KEYS
 from pipeline.definition import TRAIN_FROM_BASE_MODEL
 from pipeline.rehearsal.endpoint import LocalEndpoint
 from pipeline.rehearsal.executor import LocalExecutor
@@ -136,9 +137,10 @@ def test_start_run_watch_lineage_metrics_approve_and_continue(
     assert values["TrainingInstanceType"] == dev.training_instance_type
     assert values["MaxRuntimeSeconds"] == str(dev.max_runtime_seconds)
     assert values["SourceModelPackageArn"].endswith(":model-package/nova-sft-dev-checkpoints/1")
+    unrecorded = ", ".join(sorted(["ValidationDataS3Uri", *EVALUATION_KEYS]))
     assert (
-        "Not recorded by the source package, so the target's defaults apply: ValidationDataS3Uri"
-    ) in out
+        f"Not recorded by the source package, so the target's defaults apply: {unrecorded}" in out
+    )
 
 
 def test_watch_follows_a_rehearsed_execution_step_by_step_to_its_end(

@@ -126,7 +126,7 @@ def test_each_handler_runs_under_its_deployed_timeout_and_memory(
     result, _ = run(cdk_out, tmp_path, plot=False)
 
     assert result.succeeded
-    assert len(template) == 3
+    assert len(template) == 4  # validate, prepare, prepare-evaluation, register
     assert set(seen) == set(template)
     for handler, (timeout, memory) in template.items():
         remaining, memory_text = seen[handler]
@@ -190,6 +190,43 @@ def test_a_failing_training_job_fails_the_run_and_registers_nothing(
     assert result.registered == 0
     assert result.lineage == []
     assert result.plot_path is None
+
+
+def test_every_round_evaluates_its_own_checkpoint_before_registering_it(
+    cdk_out: Path, tmp_path: Path
+) -> None:
+    result, _ = run(cdk_out, tmp_path, other_technique_round=False, plot=False)
+
+    first, second = result.executions
+    assert first.parameters["EvaluationTask"] == "gen_qa"
+    assert first.parameters["GateMetric"] == "rougeL"
+    order = first.started()
+    assert order.index("TrainFromBaseModel") < order.index("EvalFromBaseModel")
+    assert order.index("EvalFromBaseModel") < order.index("RegisterFromBaseModel")
+    assert "RegisterFromBaseModelUnevaluated" not in order
+    # The evaluation scored the checkpoint the training job of the same round produced.
+    prepared = first.step("PrepareEvaluationFromBaseModel").outputs
+    assert prepared["ModelNameOrPath"] == first.output("CheckpointS3Uri")
+    register = second.step("RegisterFromCheckpointValidating").arguments
+    assert (
+        register["EvaluationJobName"]
+        == (second.step("EvalFromCheckpointValidating").arguments["TrainingJobName"])
+    )
+    assert len(register["EvaluationDataSha256"]) == 64
+
+
+def test_a_failing_evaluation_fails_the_run_and_registers_nothing(
+    cdk_out: Path, tmp_path: Path
+) -> None:
+    result, _ = run(cdk_out, tmp_path, fail_evaluation=True, plot=False)
+
+    (only,) = result.executions
+    assert only.status == "Failed"
+    assert "stand-in evaluator was asked to fail" in only.failure_reason
+    assert only.step("TrainFromBaseModel").status == "Succeeded"
+    assert only.step("EvalFromBaseModel").status == "Failed"
+    assert "RegisterFromBaseModel" not in only.started()
+    assert result.registered == 0
 
 
 def test_the_deployed_definition_retries_a_capacity_failure_with_a_new_job(
