@@ -4,7 +4,7 @@ and the pipeline `<pipeline name>-evaluate` (decision 0017).
 `EvaluatePipeline(scope, id, ...)` adds them beside the training pipeline, reusing its validate
 and prepare-evaluation functions and the training job role (which already pulls the evaluation
 image). The record function runs `lambdas.record_evaluation.handler`; the TrainingStack adds this
-construct once that handler is in the code asset (`add_evaluate_pipeline`).
+construct to every environment.
 """
 
 from __future__ import annotations

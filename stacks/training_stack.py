@@ -24,6 +24,7 @@ from pipeline.definition_cache import (
     pipeline_definition,
 )
 from stacks.data_stack import DataExports
+from stacks.evaluate_pipeline import EvaluatePipeline
 from stacks.functions import PipelineFunctions
 from stacks.notifications import ApprovalNotifications
 from stacks.serving import CheckpointServing
@@ -61,6 +62,7 @@ class TrainingStack(cdk.Stack):
 
     Attributes: `training_role` (the SageMaker execution role of the training jobs),
     `pipeline_role`, `functions` (`PipelineFunctions`), `model_package_group`, `pipeline`,
+    `evaluate_pipeline` (`EvaluatePipeline`: the record function and the evaluate-only pipeline),
     `notifications` (`ApprovalNotifications`), `serving` (`CheckpointServing` or None),
     `smoke_test` (`SmokeTestRole` or None).
     """
@@ -119,6 +121,17 @@ class TrainingStack(cdk.Stack):
         self.model_package_group.override_logical_id(GROUP_LOGICAL_ID)
 
         self.pipeline = self._pipeline(config, data_bucket, artifacts_bucket, key)
+        # Scores the base model or a registered checkpoint without training (decision 0017).
+        self.evaluate_pipeline = EvaluatePipeline(
+            self,
+            "EvaluatePipeline",
+            config=config,
+            functions=self.functions,
+            training_role=self.training_role,
+            artifacts_bucket=artifacts_bucket,
+            key=key,
+            cache_dir=definition_cache_dir(self),
+        )
         self.notifications = ApprovalNotifications(
             self,
             "Notifications",

@@ -26,6 +26,7 @@ from pipeline.commands.aws import Sessions, describe_package, resolve_package
 from pipeline.commands.launch import add_options, console_url, price_table
 from pipeline.commands.prices import DEFAULT_PRICES
 from pipeline.config import EnvironmentConfig
+from pipeline.evaluate_pipeline import evaluate_pipeline_name
 from pipeline.overrides import check as check_overrides
 
 _HELP = "score a checkpoint or the base model (no training)"
@@ -43,11 +44,6 @@ _EPILOG = (
 _TARGET_PARAMETERS = ("ModelNameOrPath", "ModelPackageArn")
 # An evaluation job takes about 20 to 30 minutes on one instance (NOVA_FACTS section 7).
 EVALUATION_MINUTES = (20, 30)
-
-
-def evaluation_pipeline_name(env: EnvironmentConfig) -> str:
-    """The evaluate-only pipeline's name: `nova-sft-<env>-evaluate`."""
-    return f"{env.pipeline_name}-evaluate"
 
 
 def add_parser(subparsers: common.Subparsers) -> None:
@@ -113,7 +109,7 @@ def check_evaluation(effective: dict[str, Any]) -> None:
 
 def plan(sm: Any, env: EnvironmentConfig, overrides: dict[str, str]) -> dict[str, Any]:
     """Every effective parameter of the evaluation; InputError lists every problem."""
-    name = evaluation_pipeline_name(env)
+    name = evaluate_pipeline_name(env)
     try:
         described = sm.describe_pipeline(PipelineName=name)
     except ClientError as error:
@@ -166,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.update(ModelNameOrPath=BASE_MODEL, ModelPackageArn="none")
         target = f"the base model {BASE_MODEL} (its scores become the baseline)"
     effective = plan(sm, env, overrides)
-    name = evaluation_pipeline_name(env)
+    name = evaluate_pipeline_name(env)
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     token = args.client_token or run_plan.client_token(name, overrides, day)
     document = {
