@@ -16,6 +16,11 @@ It returns, all as strings: `CheckpointS3Uri`, `ModelPackageArn`, `ParentModel`,
 A second call for the same training job returns the same package and creates nothing.
 Any problem raises with a message naming the object and the fix, before anything is
 registered (lambdas.registry.register_checkpoint).
+
+When the environment tracks experiments, three more inputs name the MLflow run
+(`MlflowTrackingArn`, `MlflowExperimentName`, `MlflowRunName`): after registering, the step tags
+that run with the checkpoint URI, the package ARN and the parent; a tracker failure is a warning
+in the log, never a lost registration (lambdas.tracking.registration).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from lambdas.registry import (
     RegistrationRequest,
     register_checkpoint,
 )
+from lambdas.tracking.registration import log_registration, tracking_target
 
 
 def outputs(registered: Registered) -> dict[str, str]:
@@ -58,5 +64,16 @@ def _clients() -> tuple[Any, Any]:
 def handler(event: Mapping[str, Any], context: object = None) -> dict[str, str]:
     """LambdaStep entry point: see the module docstring for the event and the outputs."""
     request = RegistrationRequest.from_event(event)
+    tracking = tracking_target(event)  # checked before anything is registered
     sagemaker, s3 = _clients()
-    return outputs(register_checkpoint(sagemaker, s3, request))
+    registered = register_checkpoint(sagemaker, s3, request)
+    if tracking is not None:
+        record = registered.record
+        log_registration(
+            tracking,
+            checkpoint_uri=record.checkpoint_uri,
+            model_package_arn=record.model_package_arn,
+            parent=record.parent,
+            training_job=request.training_job_name,
+        )
+    return outputs(registered)

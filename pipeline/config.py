@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,18 @@ _CONNECTION_ARN = re.compile(
     r"connection/[A-Za-z0-9-]+$"
 )
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+# An existing SageMaker MLflow tracking server (docs/decisions/0020-experiment-tracking.md).
+_TRACKING_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):"
+    r"mlflow-tracking-server/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$"
+)
+# The `tracking` values of an environment besides an ARN: no tracking, or a tracking server
+# that the environment's TrainingStack creates.
+TRACKING_OFF = "off"
+TRACKING_CREATE = "create"
+# `cdk synth -c nova-sft:tracking=<env>=<off|create|ARN>` overrides one environment's `tracking`
+# for that synth only (the rehearsal's own synth uses it: `make demo`).
+TRACKING_OVERRIDE_CONTEXT = "nova-sft:tracking"
 
 
 class ConfigError(ValueError):
@@ -53,6 +65,23 @@ class EnvironmentConfig:
     noncurrent_version_retention_days: int
     log_retention_days: int
     termination_protection: bool
+    # "off", "create" or the ARN of an existing MLflow tracking server (optional in cdk.json).
+    tracking: str = TRACKING_OFF
+
+    @property
+    def tracking_enabled(self) -> bool:
+        """Whether training runs and registrations log to an MLflow tracking server."""
+        return self.tracking != TRACKING_OFF
+
+    @property
+    def creates_tracking_server(self) -> bool:
+        """Whether the TrainingStack creates the tracking server (`tracking` is "create")."""
+        return self.tracking == TRACKING_CREATE
+
+    @property
+    def tracking_server_name(self) -> str:
+        """The name of the tracking server the stack creates (the pipeline's name)."""
+        return self.pipeline_name
 
     @property
     def pipeline_name(self) -> str:
@@ -123,7 +152,8 @@ _ENV_TYPES: dict[str, type] = {
     "log_retention_days": int,
     "termination_protection": bool,
 }
-_ENV_KEYS = {f.name for f in fields(EnvironmentConfig)} - {"name"}
+_ENV_KEYS = {f.name for f in fields(EnvironmentConfig)} - {"name", "tracking"}
+_ENV_OPTIONAL = frozenset({"tracking"})
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
@@ -183,6 +213,41 @@ def _value_problems(raw: dict[str, Any]) -> list[str]:
         problems.append(f"log_retention_days must be one of {list(LOG_RETENTION_DAYS)}")
     if account is None and raw["termination_protection"]:
         problems.append("an environment with termination protection must name its account")
+    problems += tracking_problems(raw.get("tracking", TRACKING_OFF), raw["region"], account)
+    return problems
+
+
+def tracking_problems(value: object, region: str, account: str | None) -> list[str]:
+    """What is wrong with an environment's `tracking` value (empty when nothing is)."""
+    if value in (TRACKING_OFF, TRACKING_CREATE):
+        return []
+    expected = (
+        f'tracking must be "{TRACKING_OFF}", "{TRACKING_CREATE}" or the ARN of an existing '
+        f"MLflow tracking server (arn:aws:sagemaker:{region}:<account>:mlflow-tracking-server/"
+        "<name>)"
+    )
+    if not isinstance(value, str):
+        return [f"{expected}, got {value!r}"]
+    if ":mlflow-app/" in value:
+        return [
+            f"tracking {value!r} is an MLflow app: this project supports tracking servers only "
+            "(docs/decisions/0020-experiment-tracking.md); give a tracking server's ARN, "
+            f'or "{TRACKING_CREATE}"'
+        ]
+    match = _TRACKING_ARN.match(value)
+    if match is None:
+        return [f"{expected}, got {value!r}"]
+    problems = []
+    if match["region"] != region:
+        problems.append(
+            f"tracking {value!r} is in {match['region']}; the environment's training jobs run "
+            f"in {region}: use a tracking server there"
+        )
+    if account is not None and match["account"] != account:
+        problems.append(
+            f"tracking {value!r} belongs to account {match['account']}, not the environment's "
+            f"account {account}: use a tracking server of that account"
+        )
     return problems
 
 
@@ -195,7 +260,7 @@ def _parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         )
     if not isinstance(raw, dict):
         raise ConfigError(f"cdk.json context {where} must be an object")
-    _check_keys(where, raw, _ENV_KEYS)
+    _check_keys(where, raw, _ENV_KEYS, optional=_ENV_OPTIONAL)
     problems = _type_problems(raw) or _value_problems(raw)
     if problems:
         raise ConfigError(f"cdk.json context {where}: {'; '.join(problems)}")
@@ -302,6 +367,26 @@ def load_environments(context: Any) -> ProjectConfig:
     return ProjectConfig(
         default_environment=default, environments=environments, toolchain=toolchain
     )
+
+
+def override_tracking(project: ProjectConfig, override: object) -> ProjectConfig:
+    """`project` with one environment's `tracking` replaced, from the context value
+    `<env>=<off|create|ARN>` of `TRACKING_OVERRIDE_CONTEXT` (None: `project` unchanged)."""
+    if override is None:
+        return project
+    where = f"context {TRACKING_OVERRIDE_CONTEXT}"
+    name, separator, value = str(override).partition("=")
+    if not separator:
+        raise ConfigError(
+            f"{where}={override!r}: write <environment>=<off|create|ARN>, "
+            f"e.g. -c {TRACKING_OVERRIDE_CONTEXT}=sandbox=create"
+        )
+    env = project.environment(name.strip())
+    problems = tracking_problems(value.strip(), env.region, env.account)
+    if problems:
+        raise ConfigError(f"{where}: {'; '.join(problems)}")
+    environments = {**project.environments, env.name: replace(env, tracking=value.strip())}
+    return replace(project, environments=environments)
 
 
 def read_cdk_json(path: Path = CDK_JSON) -> ProjectConfig:

@@ -48,6 +48,8 @@ REFERENCES = (
     "data_bucket",
     "kms_key_arn",
 )
+# The tracking server's ARN: a reference only where the environment tracks experiments.
+TRACKING_REFERENCE = "tracking_arn"
 # Bump when the cached file's meaning changes.
 _FORMAT = "nova-sft-definition/1"
 
@@ -66,17 +68,19 @@ def pipeline_definition(
 ) -> dict[str, Any]:
     """The environment's pipeline definition as a JSON document, with `references` in place.
 
-    `references` maps each name in `REFERENCES` to its value (a CDK token or a real ARN or name);
-    DefinitionCacheError names any that is missing, empty or unknown.
+    `references` maps each name in `REFERENCES` to its value (a CDK token or a real ARN or name),
+    and `tracking_arn` too when `env.tracking_enabled`; DefinitionCacheError names any that is
+    missing, empty or unknown.
     With `cache_dir`, a definition built earlier from the same inputs is read from there, and a
     new build is written there; with None, it is always built.
     """
-    unknown = sorted(set(references) - set(REFERENCES))
-    missing = [name for name in REFERENCES if not isinstance(references.get(name), str)]
-    missing += [name for name in REFERENCES if references.get(name) == ""]
+    expected = _references(env)
+    unknown = sorted(set(references) - set(expected))
+    missing = [name for name in expected if not isinstance(references.get(name), str)]
+    missing += [name for name in expected if references.get(name) == ""]
     if unknown or missing:
         raise DefinitionCacheError(
-            f"pipeline_definition needs exactly the references {', '.join(REFERENCES)}; "
+            f"pipeline_definition needs exactly the references {', '.join(expected)}; "
             f"missing or empty: {', '.join(missing) or 'none'}; "
             f"unknown: {', '.join(unknown) or 'none'}"
         )
@@ -87,7 +91,11 @@ def pipeline_definition(
         if path is not None:
             _write(path, env, text)
         document = json.loads(text)
-    return dict(_substitute(document, {placeholder(n): references[n] for n in REFERENCES}))
+    return dict(_substitute(document, {placeholder(n): references[n] for n in expected}))
+
+
+def _references(env: EnvironmentConfig) -> tuple[str, ...]:
+    return (*REFERENCES, TRACKING_REFERENCE) if env.tracking_enabled else REFERENCES
 
 
 def cache_key(env: EnvironmentConfig) -> str:
@@ -124,7 +132,7 @@ def _source_files() -> Iterator[Path]:
 
 
 def _build(env: EnvironmentConfig) -> str:
-    references = {name: placeholder(name) for name in REFERENCES}
+    references = {name: placeholder(name) for name in _references(env)}
     return definition_json(build_pipeline(env=env, **references))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -16,6 +16,7 @@ import pytest
 from pipeline.rehearsal.endpoint import LocalEndpoint
 
 if TYPE_CHECKING:
+    from pipeline.rehearsal.mlflow_server import LocalMlflowServer
     from tests.cloud_assembly import Assembly
 
 REGION = "us-east-1"
@@ -71,3 +72,34 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
     from tests.cloud_assembly import synthesize  # CDK loads only for the tests that need it
 
     return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+# -- a real MLflow tracking server (experiment tracking tests) -----------------------------------
+# One server per session. It is started as soon as collection finds a test that needs it, so its
+# start (MLflow's imports, tens of seconds on a busy machine) overlaps the tests that run first.
+_MLFLOW: dict[str, Any] = {}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any("mlflow_server" in getattr(item, "fixturenames", ()) for item in session.items):
+        from pipeline.rehearsal.mlflow_server import LocalMlflowServer
+
+        _MLFLOW["server"] = LocalMlflowServer().start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    server = _MLFLOW.pop("server", None)
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server() -> LocalMlflowServer:
+    """`mlflow server` on 127.0.0.1 (pipeline.rehearsal.mlflow_server), ready; stopped at the
+    end of the session. Tests keep apart by experiment names of their own."""
+    from pipeline.rehearsal.mlflow_server import LocalMlflowServer
+
+    server = _MLFLOW.get("server")
+    if server is None:  # collected without the hook (e.g. a plugin reordered items)
+        server = _MLFLOW["server"] = LocalMlflowServer().start()
+    return cast(LocalMlflowServer, server.wait_ready())
