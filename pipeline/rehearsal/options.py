@@ -28,3 +28,6 @@ class Options:
     # Run 3 (the other technique, which must be refused); the benchmark times runs 1 and 2 only.
     other_technique_round: bool = True
     lambda_inputs: str = "json"  # or "strings": how typed parameters reach the Lambda events
+    # The interpreter with `mlflow`, for the local tracking server of a stage that tracks
+    # experiments (pipeline.rehearsal.tracking).
+    mlflow_python: Path = ROOT / ".venv-mlflow" / "bin" / "python"

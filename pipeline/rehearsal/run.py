@@ -9,7 +9,9 @@ handlers and the stand-in trainer. Each handler runs under its deployed timeout 
 counting-down context (`pipeline.rehearsal.lambda_budget`); the steps are printed as the endpoint's
 ListPipelineExecutionSteps reports them. A third execution continues from the second one's
 checkpoint with the other technique, which the pipeline must refuse before any training job. It
-prints the registry's lineage and writes both loss curves to a PNG.
+prints the registry's lineage and writes both loss curves to a PNG. When the synthesized stage
+tracks experiments, a local MLflow server stands in for SageMaker's and the runs it recorded are
+printed side by side (`pipeline.rehearsal.tracking`).
 
 Its options are `pipeline.rehearsal.options`, its command line `pipeline.rehearsal.command_line`;
 the deployed code runs in this process through `pipeline.rehearsal.in_process`.
@@ -21,6 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,7 @@ from pipeline.rehearsal.options import (
 from pipeline.rehearsal.resources import LocalStage
 from pipeline.rehearsal.stack import deploy_stage
 from pipeline.rehearsal.stand_in_trainer import StandInTrainer
+from pipeline.rehearsal.tracking import experiment_lines, local_tracking
 
 
 def say(text: str) -> None:
@@ -72,6 +76,8 @@ class Rehearsal:
     registered: int = 0  # model package versions in the group at the end
     plot_path: Path | None = None
     seconds: float = 0.0
+    # The MLflow experiment's runs, side by side (empty when the stage does not track).
+    experiment: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -112,10 +118,15 @@ def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
     """Deploy the stage locally and run it twice (once if the first run fails)."""
     env = read_cdk_json().environment(options.stage)
     result = Rehearsal()
-    with LocalEndpoint() as endpoint, environment(local_credentials(endpoint.url, env.region)):
+    with (
+        LocalEndpoint() as endpoint,
+        environment(local_credentials(endpoint.url, env.region)),
+        ExitStack() as scope,
+    ):
         session = boto3.Session(region_name=env.region)
         stage: LocalStage = deploy_stage(options.cdk_out, options.stage, session)
         log(f"deployed {options.stage} to {endpoint.url}: {len(stage.physical)} resources")
+        tracking = scope.enter_context(local_tracking(stage, options.mlflow_python, log))
         for asset_dir in {fn.asset_dir for fn in stage.functions.values()}:
             require_current_asset(asset_dir)  # one asset for every function: compared once
         functions = session.client("lambda")
@@ -185,9 +196,13 @@ def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
         result.faults = faults
         if result.succeeded:
             result.lineage = ancestry(sm, env.model_package_group_name, source)
-        registered = sm.list_model_packages(ModelPackageGroupName=env.model_package_group_name)
-        result.registered = len(registered["ModelPackageSummaryList"])
-    _log_lineage(result.lineage, log)
+        result.registered = len(
+            sm.list_model_packages(ModelPackageGroupName=env.model_package_group_name)[
+                "ModelPackageSummaryList"
+            ]
+        )
+        result.experiment = experiment_lines(tracking, env.pipeline_name) if tracking else []
+    _log_lineage(result.lineage, log, result.experiment)
     if options.plot and result.curves:
         result.plot_path = plot_curves(result.curves, options.out_dir / "loss_curves.png")
         log(f"loss curves: {result.plot_path}")
@@ -238,15 +253,19 @@ def _log_listed_steps(
         log(f"  {step.name:<32} {step.status}{job}{reason}")
 
 
-def _log_lineage(chain: list[CheckpointRecord], log: Callable[[str], None]) -> None:
-    """The registry's lineage, oldest first: each checkpoint with the parent it started from."""
-    if not chain:
-        return
-    log("lineage (model registry):")
-    log(f"  {chain[-1].parent}")
+def _log_lineage(
+    chain: list[CheckpointRecord], log: Callable[[str], None], experiment: list[str]
+) -> None:
+    """The registry's lineage, oldest first: each checkpoint with the parent it started from;
+    then the MLflow experiment's runs (`experiment`, lines), if any."""
+    if chain:
+        log("lineage (model registry):")
+        log(f"  {chain[-1].parent}")
     for depth, record in enumerate(reversed(chain), start=1):
         loss = f"{record.final_loss:.4f}" if record.final_loss is not None else "n/a"
         log(
             f"  {'   ' * (depth - 1)}└─ v{record.version} {record.checkpoint_uri} "
             f"({record.technique}, final loss {loss}, {record.approval_status})"
         )
+    for line in experiment:
+        log(line)
