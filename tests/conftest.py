@@ -32,6 +32,9 @@ os.environ.update(
         "AWS_EC2_METADATA_DISABLED": "true",
         "SAGEMAKER_DISABLE_TELEMETRY": "true",
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        # MLflow calls never leave this machine: a closed loopback port unless a test points
+        # them at its local server (lambdas/tracking/address.py).
+        "SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT": "http://127.0.0.1:9",
     }
 )
 os.environ.pop("AWS_PROFILE", None)

@@ -125,14 +125,17 @@ def test_bad_tracking_inputs_fail_the_step_before_anything_is_registered(
 
 def test_logging_the_same_registration_twice_keeps_one_run(endpoint: str, experiment: str) -> None:
     target = TrackingTarget(ARN, experiment, "nova-sft-test-exec1")
-    lineage = {
-        "checkpoint_uri": escrow("job-1"),
-        "model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/1",
-        "parent": BASE_MODEL,
-        "training_job": "job-1",
-    }
-    first = log_registration(target, **lineage)
-    again = log_registration(target, **lineage)
+    package = "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/1"
+    first, again = (
+        log_registration(
+            target,
+            checkpoint_uri=escrow("job-1"),
+            model_package_arn=package,
+            parent=BASE_MODEL,
+            training_job="job-1",
+        )
+        for _ in range(2)
+    )
     assert first is not None
     assert first == again
     assert len(tags_of(endpoint, experiment)) == 1

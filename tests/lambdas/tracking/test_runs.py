@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ def experiment() -> str:
     return f"nova-sft-test-{uuid.uuid4().hex[:8]}"
 
 
-def run_of(client: TrackingClient, run_id: str) -> dict:
+def run_of(client: TrackingClient, run_id: str) -> dict[str, Any]:
     return dict(client.get("runs/get", {"run_id": run_id})["run"])
 
 
