@@ -22,14 +22,8 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from pipeline.config import (
-    CDK_JSON,
-    TRACKING_OVERRIDE_CONTEXT,
-    ConfigError,
-    ProjectConfig,
-    override_tracking,
-    read_cdk_json,
-)
+from pipeline.config import CDK_JSON, ConfigError, ProjectConfig, override_tracking, read_cdk_json
+from pipeline.tracking_config import TRACKING_OVERRIDE_CONTEXT
 from stacks.cli_versions import CliVersionError, read_cli_versions
 from stacks.stage import NovaSftStage
 from stacks.toolchain_stack import ToolchainStack

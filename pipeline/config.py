@@ -18,6 +18,12 @@ from lambdas.recipe.spec import (
     NOVA_SFT_IMAGE_ACCOUNTS,
     SUPPORTED_INSTANCE_TYPES,
 )
+from pipeline.tracking_config import (
+    TRACKING_CREATE,
+    TRACKING_OFF,
+    TRACKING_OVERRIDE_CONTEXT,
+    tracking_problems,
+)
 
 CONTEXT_KEY = "nova-sft"
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -30,18 +36,6 @@ _CONNECTION_ARN = re.compile(
     r"connection/[A-Za-z0-9-]+$"
 )
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-# An existing SageMaker MLflow tracking server (docs/decisions/0020-experiment-tracking.md).
-_TRACKING_ARN = re.compile(
-    r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):"
-    r"mlflow-tracking-server/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$"
-)
-# The `tracking` values of an environment besides an ARN: no tracking, or a tracking server
-# that the environment's TrainingStack creates.
-TRACKING_OFF = "off"
-TRACKING_CREATE = "create"
-# `cdk synth -c nova-sft:tracking=<env>=<off|create|ARN>` overrides one environment's `tracking`
-# for that synth only (the rehearsal's own synth uses it: `make demo`).
-TRACKING_OVERRIDE_CONTEXT = "nova-sft:tracking"
 
 
 class ConfigError(ValueError):
@@ -214,40 +208,6 @@ def _value_problems(raw: dict[str, Any]) -> list[str]:
     if account is None and raw["termination_protection"]:
         problems.append("an environment with termination protection must name its account")
     problems += tracking_problems(raw.get("tracking", TRACKING_OFF), raw["region"], account)
-    return problems
-
-
-def tracking_problems(value: object, region: str, account: str | None) -> list[str]:
-    """What is wrong with an environment's `tracking` value (empty when nothing is)."""
-    if value in (TRACKING_OFF, TRACKING_CREATE):
-        return []
-    expected = (
-        f'tracking must be "{TRACKING_OFF}", "{TRACKING_CREATE}" or the ARN of an existing '
-        f"MLflow tracking server (arn:aws:sagemaker:{region}:<account>:mlflow-tracking-server/"
-        "<name>)"
-    )
-    if not isinstance(value, str):
-        return [f"{expected}, got {value!r}"]
-    if ":mlflow-app/" in value:
-        return [
-            f"tracking {value!r} is an MLflow app: this project supports tracking servers only "
-            "(docs/decisions/0020-experiment-tracking.md); give a tracking server's ARN, "
-            f'or "{TRACKING_CREATE}"'
-        ]
-    match = _TRACKING_ARN.match(value)
-    if match is None:
-        return [f"{expected}, got {value!r}"]
-    problems = []
-    if match["region"] != region:
-        problems.append(
-            f"tracking {value!r} is in {match['region']}; the environment's training jobs run "
-            f"in {region}: use a tracking server there"
-        )
-    if account is not None and match["account"] != account:
-        problems.append(
-            f"tracking {value!r} belongs to account {match['account']}, not the environment's "
-            f"account {account}: use a tracking server of that account"
-        )
     return problems
 
 

@@ -11,12 +11,12 @@ import pytest
 from pipeline.config import (
     CDK_JSON,
     CONTEXT_KEY,
-    TRACKING_OVERRIDE_CONTEXT,
     ConfigError,
     load_environments,
     override_tracking,
     read_cdk_json,
 )
+from pipeline.tracking_config import TRACKING_OVERRIDE_CONTEXT
 
 SERVER = "arn:aws:sagemaker:us-east-1:111111111111:mlflow-tracking-server/team-tracker"
 
