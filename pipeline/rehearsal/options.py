@@ -31,3 +31,6 @@ class Options:
     # The interpreter with `mlflow`, for the local tracking server of a stage that tracks
     # experiments (pipeline.rehearsal.tracking).
     mlflow_python: Path = ROOT / ".venv-mlflow" / "bin" / "python"
+    # An MLflow server already running (its http:// URL) to use instead of starting one: the
+    # tests share one per session.
+    mlflow_url: str | None = None

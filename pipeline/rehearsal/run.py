@@ -126,7 +126,9 @@ def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
         session = boto3.Session(region_name=env.region)
         stage: LocalStage = deploy_stage(options.cdk_out, options.stage, session)
         log(f"deployed {options.stage} to {endpoint.url}: {len(stage.physical)} resources")
-        tracking = scope.enter_context(local_tracking(stage, options.mlflow_python, log))
+        tracking = scope.enter_context(
+            local_tracking(stage, options.mlflow_python, log, options.mlflow_url)
+        )
         for asset_dir in {fn.asset_dir for fn in stage.functions.values()}:
             require_current_asset(asset_dir)  # one asset for every function: compared once
         functions = session.client("lambda")

@@ -43,24 +43,27 @@ def stage_tracking_arn(stage: LocalStage) -> str | None:
 
 @contextmanager
 def local_tracking(
-    stage: LocalStage, python: Path, log: Callable[[str], None]
+    stage: LocalStage, python: Path, log: Callable[[str], None], url: str | None = None
 ) -> Iterator[TrackingClient | None]:
     """A client of the local server that the stage's tracking ARN is mapped to while the block
-    runs (None, and no server, when the stage does not track)."""
+    runs (None, and no server, when the stage does not track). With `url`, that running server
+    is used (and left running); otherwise one is started here and stopped at the end."""
     arn = stage_tracking_arn(stage)
     if arn is None:
         yield None
         return
-    server = LocalMlflowServer(python).start()
+    server = LocalMlflowServer(python) if url is None else None
     try:
-        server.wait_ready()
-        log(f"MLflow: {arn} -> mlflow server at {server.url} (pid {server.pid})")
-        mapping = {ENDPOINT_OVERRIDE: server.url}
+        if server is not None:
+            url = server.start().wait_ready().url
+            log(f"MLflow: {arn} -> mlflow server at {url} (pid {server.pid})")
+        mapping = {ENDPOINT_OVERRIDE: str(url)}
         with environment(mapping):
             yield TrackingClient(tracking_address(arn, mapping))
     finally:
-        server.stop()
-        log("MLflow: local server stopped")
+        if server is not None:
+            server.stop()
+            log("MLflow: local server stopped")
 
 
 def _cell(run: dict[str, Any], kind: str, key: str) -> str:
