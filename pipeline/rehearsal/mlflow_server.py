@@ -47,6 +47,30 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def end_process_group(pid: int, process: subprocess.Popen[bytes] | None = None) -> None:
+    """End the process group `pid` (the server's CLI and its worker): SIGTERM, then SIGKILL
+    after 15 s. `process`, when this process started it, is reaped."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process is not None:
+            process.poll()
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    # Whatever is left of the group (a worker that outlived the CLI) ends now.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    if process is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+
+
 class LocalMlflowServer:
     """`mlflow server` on 127.0.0.1:<free port> with a temporary store; a context manager.
 
@@ -62,6 +86,7 @@ class LocalMlflowServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
         self._log: Path | None = None
+        self._attached = False
 
     def start(self) -> LocalMlflowServer:
         """Start the server; returns at once (`wait_ready` waits for it)."""
@@ -110,13 +135,26 @@ class LocalMlflowServer:
         self.pid = self._process.pid
         return self
 
+    @classmethod
+    def attach(cls, url: str, pid: int | None = None) -> LocalMlflowServer:
+        """A server another process started (at `url`, process group `pid`): `wait_ready`
+        works, `stop` leaves it to its owner (`end_process_group`)."""
+        server = cls()
+        server.url, server.pid, server._attached = url, pid, True
+        return server
+
+    @property
+    def workdir(self) -> Path | None:
+        """The temporary folder of the server's store and log (None once stopped)."""
+        return self._workdir
+
     def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> LocalMlflowServer:
         """Block until `/health` answers; MlflowServerError (with the log's end) otherwise."""
-        if self._process is None:
+        if self._process is None and not self._attached:
             raise MlflowServerError("the MLflow server was not started")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            if self._process is not None and self._process.poll() is not None:
                 raise MlflowServerError(
                     f"mlflow server exited with {self._process.returncode}:\n{self.log_tail()}"
                 )
@@ -137,21 +175,11 @@ class LocalMlflowServer:
         return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
-        """End the server's process group and remove its temporary store."""
+        """End the server's process group and remove its temporary store (an attached server
+        is left to the process that started it)."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
-            except ProcessLookupError:
-                pass
         if process is not None:
-            # The worker may outlive the CLI by a moment: end whatever is left of the group.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            end_process_group(process.pid, process)
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None

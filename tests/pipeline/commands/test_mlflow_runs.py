@@ -4,6 +4,7 @@ experiments (pipeline/commands/mlflow_runs.py), against moto and a real MLflow s
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import boto3
@@ -12,7 +13,6 @@ import pytest
 from lambdas.tracking import (
     ENDPOINT_OVERRIDE,
     TrackingClient,
-    TrackingError,
     find_or_create_run,
     lineage_tags,
     log_to_run,
@@ -31,66 +31,63 @@ from tests.pipeline.commands.helpers import (
 
 
 @pytest.fixture
-def tracked_json(tmp_path: Path) -> Path:
-    """cdk.json in which dev creates its tracking server."""
-    return write_cdk_json(tmp_path, tracking="create")
+def tracked(tmp_path: Path) -> tuple[Path, str]:
+    """cdk.json with an environment of this test's own, like dev but creating its tracking
+    server: its experiment (nova-sft-<name>) is this test's alone on the shared server."""
+    path = write_cdk_json(tmp_path, tracking="create")
+    document = json.loads(path.read_text(encoding="utf-8"))
+    environments = document["context"]["nova-sft"]["environments"]
+    name = f"mlf-{uuid.uuid4().hex[:8]}"
+    environments[name] = dict(environments["dev"])
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path, name
 
 
 @pytest.fixture
 def mlflow(mlflow_server: LocalMlflowServer, monkeypatch: pytest.MonkeyPatch) -> TrackingClient:
-    """A client of the local server, to which dev's tracking server ARN is mapped. The session's
-    server is shared: the experiment nova-sft-dev is emptied first."""
+    """A client of the local server, to which every tracking ARN is mapped."""
     monkeypatch.setenv(ENDPOINT_OVERRIDE, mlflow_server.url)
-    arn = f"arn:aws:sagemaker:us-east-1:{MOTO_ACCOUNT}:mlflow-tracking-server/nova-sft-dev"
-    client = TrackingClient(tracking_address(arn, {ENDPOINT_OVERRIDE: mlflow_server.url}))
-    try:
-        found = client.get("experiments/get-by-name", {"experiment_name": "nova-sft-dev"})
-    except TrackingError as error:
-        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
-        return client  # none yet: nothing to clear
-    experiment = found["experiment"]["experiment_id"]
-    # An earlier test's experiment goes out of the way under another name.
-    client.post(
-        "experiments/update",
-        {"experiment_id": experiment, "new_name": f"nova-sft-dev-old-{experiment}"},
-    )
-    return client
+    arn = f"arn:aws:sagemaker:us-east-1:{MOTO_ACCOUNT}:mlflow-tracking-server/any"
+    return TrackingClient(tracking_address(arn, {ENDPOINT_OVERRIDE: mlflow_server.url}))
 
 
 def test_lineage_prints_each_versions_run_and_where_the_runs_are(
     aws: boto3.Session,
-    tracked_json: Path,
+    tracked: tuple[Path, str],
     mlflow: TrackingClient,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env = environment(tracked_json, "dev")
+    cdk_json, name = tracked
+    env = environment(cdk_json, name)
     deploy(aws, env)
     one = register(aws, env, "job-one")
     register(aws, env, "job-two", parent=one.checkpoint_uri)
-    run_id = find_or_create_run(mlflow, "nova-sft-dev", "job-one")
-    status, out, err = run_cli(capsys, "lineage", "--env", "dev", "--cdk-json", str(tracked_json))
+    run_id = find_or_create_run(mlflow, env.pipeline_name, "job-one")
+    status, out, err = run_cli(capsys, "lineage", "--env", name, "--cdk-json", str(cdk_json))
     assert (status, err) == (0, "")
     lines = out.splitlines()
     assert lines[2].startswith("└─ v1 ")
     assert lines[2].endswith(f"  mlflow: job-one ({run_id})")
     assert lines[3].endswith("  mlflow: no run")  # job-two logged nothing
-    assert lines[4] == (f"MLflow: experiment nova-sft-dev on {tracking_arn(env, MOTO_ACCOUNT)}")
+    assert lines[4] == (
+        f"MLflow: experiment {env.pipeline_name} on {tracking_arn(env, MOTO_ACCOUNT)}"
+    )
 
 
 def test_lineage_json_maps_each_package_to_its_run(
     aws: boto3.Session,
-    tracked_json: Path,
+    tracked: tuple[Path, str],
     mlflow: TrackingClient,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env = environment(tracked_json, "dev")
+    cdk_json, name = tracked
+    env = environment(cdk_json, name)
     deploy(aws, env)
     one = register(aws, env, "job-one")
     # The register step's tags find the run even under another run name.
     run_id = log_to_run(
         mlflow,
-        experiment_name="nova-sft-dev",
+        experiment_name=env.pipeline_name,
         run_name="renamed-run",
         metrics={},
         params={},
@@ -102,23 +99,24 @@ def test_lineage_json_maps_each_package_to_its_run(
         ),
     )
     status, out, _ = run_cli(
-        capsys, "lineage", "--env", "dev", "--cdk-json", str(tracked_json), "--json"
+        capsys, "lineage", "--env", name, "--cdk-json", str(cdk_json), "--json"
     )
     assert status == 0
     document = json.loads(out)["mlflow"]
-    assert document["experiment"] == "nova-sft-dev"
+    assert document["experiment"] == env.pipeline_name
     assert document["error"] is None
     assert document["runs"][one.model_package_arn]["run_id"] == run_id
 
 
 def test_a_tracker_that_cannot_be_read_is_one_line_not_a_failure(
-    aws: boto3.Session, tracked_json: Path, capsys: pytest.CaptureFixture[str]
+    aws: boto3.Session, tracked: tuple[Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    env = environment(tracked_json, "dev")
+    cdk_json, name = tracked
+    env = environment(cdk_json, name)
     deploy(aws, env)
     register(aws, env, "job-one")
     # tests/conftest.py maps MLflow to a closed port: the server cannot be reached.
-    status, out, _ = run_cli(capsys, "lineage", "--env", "dev", "--cdk-json", str(tracked_json))
+    status, out, _ = run_cli(capsys, "lineage", "--env", name, "--cdk-json", str(cdk_json))
     assert status == 0
     lines = out.splitlines()
     assert "mlflow:" not in lines[2]
@@ -127,16 +125,17 @@ def test_a_tracker_that_cannot_be_read_is_one_line_not_a_failure(
 
 def test_metrics_prints_the_run_beside_the_curve(
     aws: boto3.Session,
-    tracked_json: Path,
+    tracked: tuple[Path, str],
     mlflow: TrackingClient,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env = environment(tracked_json, "dev")
+    cdk_json, name = tracked
+    env = environment(cdk_json, name)
     deploy(aws, env)
     register(aws, env, "job-one")
-    run_id = find_or_create_run(mlflow, "nova-sft-dev", "job-one")
+    run_id = find_or_create_run(mlflow, env.pipeline_name, "job-one")
     status, out, _ = run_cli(
-        capsys, "metrics", "1", "job-one", "--env", "dev", "--cdk-json", str(tracked_json)
+        capsys, "metrics", "1", "job-one", "--env", name, "--cdk-json", str(cdk_json)
     )
     assert status == 0
     first, second, header = out.splitlines()
@@ -144,21 +143,22 @@ def test_metrics_prints_the_run_beside_the_curve(
     assert first.endswith(f"  mlflow: job-one ({run_id})")
     assert second.startswith("job-one (job-one): ")
     assert second.endswith("  mlflow: no run")  # a job name finds its run by the job's tag
-    assert header.startswith("MLflow: experiment nova-sft-dev on ")
+    assert header.startswith(f"MLflow: experiment {env.pipeline_name} on ")
 
 
 def test_mlflow_links_asks_sagemaker_for_a_presigned_url(
     aws: boto3.Session,
-    tracked_json: Path,
+    tracked: tuple[Path, str],
     mlflow: TrackingClient,
     capsys: pytest.CaptureFixture[str],
     aws_calls: list[str],
 ) -> None:
-    env = environment(tracked_json, "dev")
+    cdk_json, name = tracked
+    env = environment(cdk_json, name)
     deploy(aws, env)
     register(aws, env, "job-one")
     status, out, _ = run_cli(
-        capsys, "lineage", "--env", "dev", "--cdk-json", str(tracked_json), "--mlflow-links"
+        capsys, "lineage", "--env", name, "--cdk-json", str(cdk_json), "--mlflow-links"
     )
     assert status == 0
     assert "sagemaker.CreatePresignedMlflowTrackingServerUrl" in aws_calls
