@@ -5,6 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 TOOLS := .venv-tools
+MLFLOW := .venv-mlflow
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
 # pytest workers (pytest-xdist): the suite is CPU-bound and this machine class has 2 cores;
@@ -31,11 +32,21 @@ $(TOOLS)/.installed: requirements-tools.txt constraints-tools.txt
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r requirements-tools.txt
 	touch $@
 
+# The local MLflow tracking server of the rehearsal and its tests (a development dependency only;
+# docs/decisions/0020-experiment-tracking.md). The empty store saves each server start the
+# schema migrations.
+$(MLFLOW)/.installed: requirements-mlflow.txt constraints-mlflow.txt
+	test -x $(MLFLOW)/bin/python || $(PYTHON) -m venv $(MLFLOW)
+	$(MLFLOW)/bin/pip install --quiet --disable-pip-version-check -r requirements-mlflow.txt
+	rm -f $(MLFLOW)/empty-store.db
+	$(MLFLOW)/bin/python -c "from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as S; S('sqlite:///$(MLFLOW)/empty-store.db', '$(MLFLOW)/unused-artifacts')"
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed ## Create .venv, .venv-tools and node_modules
+install: $(VENV)/.installed $(TOOLS)/.installed $(MLFLOW)/.installed node_modules/.installed ## Create .venv, .venv-tools, .venv-mlflow and node_modules
 
 synth: $(VENV)/.installed node_modules/.installed ## Synthesize every environment into cdk.out (offline; cdk-nag gates it)
 	rm -rf cdk.out
@@ -46,7 +57,7 @@ lint: $(VENV)/.installed ## ruff (lint and format) and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-unit: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed ## pytest (IAM tests read AWS's reference data in .venv-tools)
+unit: $(VENV)/.installed $(TOOLS)/.installed $(MLFLOW)/.installed node_modules/.installed ## pytest (IAM tests read AWS's reference data in .venv-tools; tracking tests run .venv-mlflow's server)
 	$(VENV)/bin/pytest -q -n $(PYTEST_WORKERS)
 
 scan: synth $(TOOLS)/.installed ## cfn-lint and checkov on the synthesized templates
@@ -55,15 +66,20 @@ scan: synth $(TOOLS)/.installed ## cfn-lint and checkov on the synthesized templ
 
 test: lint unit scan ## Everything CI runs: lint, types, tests, synth with cdk-nag, cfn-lint, checkov
 
-demo: synth ## Rehearse locally: deploy the sandbox to moto on 127.0.0.1, run the pipeline twice (ARGS="--help")
+# The demo's synth turns the sandbox's experiment tracking on (a context override, for this synth
+# only): the rehearsal then maps the tracking server to a local `mlflow server`.
+demo: $(VENV)/.installed $(MLFLOW)/.installed node_modules/.installed ## Rehearse locally: deploy the sandbox (tracking on) to moto on 127.0.0.1, run the pipeline twice with a local MLflow server (ARGS="--help")
+	rm -rf cdk.out
+	$(CDK) synth --quiet -c nova-sft:tracking=sandbox=create
 	$(PY) -m pipeline.rehearsal $(ARGS)
 
 bench: synth ## Run every benchmark in benchmarks/ and print its figures
 	for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
-lock: $(VENV)/.installed $(TOOLS)/.installed ## Re-pin every transitive dependency after changing a direct pin
+lock: $(VENV)/.installed $(TOOLS)/.installed $(MLFLOW)/.installed ## Re-pin every transitive dependency after changing a direct pin
 	$(VENV)/bin/pip freeze --exclude-editable | sort -f > constraints.txt
 	$(TOOLS)/bin/pip freeze --exclude-editable | sort -f > constraints-tools.txt
+	$(MLFLOW)/bin/pip freeze --exclude-editable | sort -f > constraints-mlflow.txt
 
 clean: ## Remove build output (keeps the virtualenvs)
 	rm -rf cdk.out .cache rehearsal-out .pytest_cache .mypy_cache .ruff_cache

@@ -22,7 +22,8 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from pipeline.config import CDK_JSON, ConfigError, ProjectConfig, read_cdk_json
+from pipeline.config import CDK_JSON, ConfigError, ProjectConfig, override_tracking, read_cdk_json
+from pipeline.tracking_config import TRACKING_OVERRIDE_CONTEXT
 from stacks.cli_versions import CliVersionError, read_cli_versions
 from stacks.stage import NovaSftStage
 from stacks.toolchain_stack import ToolchainStack
@@ -63,8 +64,12 @@ def build_app(app: cdk.App, project: ProjectConfig) -> cdk.App:
 def main(cdk_json: Path = CDK_JSON) -> None:
     """Synthesize every environment; exit with the message when cdk.json is wrong."""
     try:
-        project = read_cdk_json(cdk_json)
         app = cdk.App()
+        # `-c nova-sft:tracking=<env>=<setting>` turns one environment's experiment tracking on
+        # or off for this synth only (docs/decisions/0020-experiment-tracking.md).
+        project = override_tracking(
+            read_cdk_json(cdk_json), app.node.try_get_context(TRACKING_OVERRIDE_CONTEXT)
+        )
         build_app(app, project)
     except (ConfigError, CliVersionError) as err:
         sys.exit(f"error: {err}")

@@ -17,6 +17,11 @@ from a checkpoint). It writes `recipe.yaml` there and returns, all as strings:
   `same-technique: ...`, or `unregistered: ...` for a checkpoint the registry does not know
   (allowed).
 
+When the environment tracks experiments, two more inputs, `MlflowTrackingArn` and
+`MlflowExperimentName`, go into the recipe's `run.mlflow_tracking_uri` and
+`run.mlflow_experiment_name` (the run name is the run's `RunName`); without them the recipe is
+what it always was (docs/decisions/0020-experiment-tracking.md).
+
 Bad parameters raise `RecipeValidationError` listing every problem (the step's failure reason)
 before anything is written, and so does a technique that differs from the one the checkpoint was
 trained with (`lambdas.registry.continuity`); an S3 failure raises `RecipeWriteError` naming the
@@ -52,12 +57,15 @@ from lambdas.registry.continuity import (
     TechniqueMismatchError,
     check_continuity,
 )
+from lambdas.tracking.address import TrackingAddressError, tracking_address
 
 RECIPE_FILE_NAME = "recipe.yaml"
 PREFIX_KEY = "RecipeS3Prefix"
 GROUP_KEY = "ModelPackageGroupName"
+TRACKING_ARN_KEY = "MlflowTrackingArn"
+EXPERIMENT_KEY = "MlflowExperimentName"
 # Keys of the event that are not run parameters (validate_run refuses unknown keys).
-_STEP_KEYS = (PREFIX_KEY, GROUP_KEY)
+_STEP_KEYS = (PREFIX_KEY, GROUP_KEY, TRACKING_ARN_KEY, EXPERIMENT_KEY)
 # How much of a too-long prefix a message shows.
 _SHOWN_PREFIX_CHARS = 80
 
@@ -122,6 +130,25 @@ def parse_event(event: Mapping[str, Any]) -> tuple[RunSettings, tuple[str, str, 
     return settings, target, str(group)
 
 
+def mlflow_settings(event: Mapping[str, Any]) -> dict[str, str] | None:
+    """The recipe's MLflow fields from the event's tracking inputs; None when it has none.
+
+    RecipeValidationError when only one is given or either is malformed."""
+    arn, experiment = event.get(TRACKING_ARN_KEY), event.get(EXPERIMENT_KEY)
+    if arn in (None, "") and experiment in (None, ""):
+        return None
+    problems = []
+    try:
+        tracking_address(str(arn or ""))
+    except TrackingAddressError as error:
+        problems.append(f"{TRACKING_ARN_KEY}: {error}")
+    if not (isinstance(experiment, str) and SAGEMAKER_NAME.fullmatch(experiment)):
+        problems.append(f"{EXPERIMENT_KEY}={str(experiment)[:80]!r}: not an experiment name")
+    if problems:
+        raise RecipeValidationError(problems)
+    return {"tracking_uri": str(arn).strip(), "experiment_name": str(experiment)}
+
+
 def check_technique(
     settings: RunSettings, group: str, sagemaker: Callable[[], Any] | None
 ) -> ContinuityCheck:
@@ -146,8 +173,9 @@ def prepare_recipe(
     """Validate, check the technique, render and write the recipe; returns the step's outputs
     (module docstring). Nothing is written when a check fails."""
     settings, (bucket, key, prefix), group = parse_event(event)
+    mlflow = mlflow_settings(event)
     continuity = check_technique(settings, group, sagemaker)
-    body = render_recipe(settings)
+    body = render_recipe(settings, mlflow=mlflow)
     uri = f"s3://{bucket}/{key}"
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/yaml")

@@ -23,6 +23,12 @@ when the event carries `EvaluationTask` (even `none`), `EvaluationScore`, `GateV
 A second call for the same training job returns the same package and creates nothing.
 Any problem raises with a message naming the object and the fix, before anything is
 registered (lambdas.registry.register_checkpoint).
+
+When the environment tracks experiments, three more inputs name the MLflow run
+(`MlflowTrackingArn`, `MlflowExperimentName`, `MlflowRunName`): after registering, the step tags
+that run with the checkpoint URI, the package ARN and the parent, and logs the evaluation's
+scores as metrics and its task, data, verdict and change as params; a tracker failure is a warning
+in the log, never a lost registration (lambdas.tracking.registration).
 """
 
 from __future__ import annotations
@@ -34,7 +40,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from lambdas.evaluation import NOT_EVALUATED_OUTPUTS, EvaluationInputs, register_evaluated
+from lambdas.evaluation import (
+    NOT_EVALUATED_OUTPUTS,
+    EvaluationInputs,
+    ScoreCard,
+    register_evaluated,
+    scorecard_of,
+)
 from lambdas.registry import (
     KEY_FINAL_LOSS,
     KEY_TRAINING_STEPS,
@@ -42,6 +54,7 @@ from lambdas.registry import (
     RegistrationRequest,
     register_checkpoint,
 )
+from lambdas.tracking.registration import log_registration, tracking_target
 
 
 def outputs(registered: Registered) -> dict[str, str]:
@@ -56,6 +69,21 @@ def outputs(registered: Registered) -> dict[str, str]:
     }
 
 
+def score_params(scores: ScoreCard | None) -> dict[str, str]:
+    """The evaluation's facts that MLflow keeps as the run's params (its scores are metrics)."""
+    if scores is None:
+        return {}
+    facts = {
+        "evaluation_task": scores.task,
+        "evaluation_data_sha256": scores.data_sha256,
+        "gate_metric": scores.metric,
+        "gate_verdict": scores.verdict,
+        "parent_score": "" if scores.parent_score is None else str(scores.parent_score),
+        "score_change": "" if scores.change is None else str(scores.change),
+    }
+    return {key: value for key, value in facts.items() if value}
+
+
 @functools.cache
 def _clients() -> tuple[Any, Any]:
     # Built once per Lambda container; standard retries ride out throttling.
@@ -66,11 +94,27 @@ def _clients() -> tuple[Any, Any]:
 def handler(event: Mapping[str, Any], context: object = None) -> dict[str, str]:
     """LambdaStep entry point: see the module docstring for the event and the outputs."""
     request = RegistrationRequest.from_event(event)
+    tracking = tracking_target(event)  # checked before anything is registered
     evaluation = EvaluationInputs.from_event(event, with_gate=True)
     sagemaker, s3 = _clients()
+    scored: dict[str, str] = {}
     if evaluation is not None:
         registered, scored = register_evaluated(sagemaker, s3, request, evaluation)
-        return {**outputs(registered), **scored}
-    result = outputs(register_checkpoint(sagemaker, s3, request))
-    # A definition that passes the evaluation inputs also declares their outputs.
-    return {**result, **NOT_EVALUATED_OUTPUTS} if "EvaluationTask" in event else result
+    else:
+        registered = register_checkpoint(sagemaker, s3, request)
+        if "EvaluationTask" in event:
+            # A definition that passes the evaluation inputs also declares their outputs.
+            scored = dict(NOT_EVALUATED_OUTPUTS)
+    if tracking is not None:
+        record = registered.record
+        scores = scorecard_of(record.metadata)
+        log_registration(
+            tracking,
+            checkpoint_uri=record.checkpoint_uri,
+            model_package_arn=record.model_package_arn,
+            parent=record.parent,
+            training_job=request.training_job_name,
+            metrics=scores.metrics if scores is not None else {},
+            params=score_params(scores),
+        )
+    return {**outputs(registered), **scored}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,12 @@ from lambdas.recipe.spec import (
     SUPPORTED_INSTANCE_TYPES,
 )
 from pipeline.serving_config import ServingConfig, serving_problems
+from pipeline.tracking_config import (
+    TRACKING_CREATE,
+    TRACKING_OFF,
+    TRACKING_OVERRIDE_CONTEXT,
+    tracking_problems,
+)
 
 CONTEXT_KEY = "nova-sft"
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
@@ -56,6 +62,23 @@ class EnvironmentConfig:
     termination_protection: bool
     # Optional in cdk.json (default: off); pipeline/serving_config.py.
     serving: ServingConfig = field(default_factory=ServingConfig)
+    # "off", "create" or the ARN of an existing MLflow tracking server (optional in cdk.json).
+    tracking: str = TRACKING_OFF
+
+    @property
+    def tracking_enabled(self) -> bool:
+        """Whether training runs and registrations log to an MLflow tracking server."""
+        return self.tracking != TRACKING_OFF
+
+    @property
+    def creates_tracking_server(self) -> bool:
+        """Whether the TrainingStack creates the tracking server (`tracking` is "create")."""
+        return self.tracking == TRACKING_CREATE
+
+    @property
+    def tracking_server_name(self) -> str:
+        """The name of the tracking server the stack creates (the pipeline's name)."""
+        return self.pipeline_name
 
     @property
     def pipeline_name(self) -> str:
@@ -126,8 +149,8 @@ _ENV_TYPES: dict[str, type] = {
     "log_retention_days": int,
     "termination_protection": bool,
 }
-_ENV_KEYS = {f.name for f in fields(EnvironmentConfig)} - {"name", "serving"}
-_ENV_OPTIONAL = frozenset({"serving"})
+_ENV_KEYS = {f.name for f in fields(EnvironmentConfig)} - {"name", "serving", "tracking"}
+_ENV_OPTIONAL = frozenset({"serving", "tracking"})
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
@@ -187,6 +210,7 @@ def _value_problems(raw: dict[str, Any]) -> list[str]:
         problems.append(f"log_retention_days must be one of {list(LOG_RETENTION_DAYS)}")
     if account is None and raw["termination_protection"]:
         problems.append("an environment with termination protection must name its account")
+    problems += tracking_problems(raw.get("tracking", TRACKING_OFF), raw["region"], account)
     return problems
 
 
@@ -200,7 +224,8 @@ def _parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"cdk.json context {where} must be an object")
     _check_keys(where, raw, _ENV_KEYS, optional=_ENV_OPTIONAL)
-    settings = {k: v for k, v in raw.items() if k not in _ENV_OPTIONAL}
+    # `serving` is parsed on its own (pipeline/serving_config.py); `tracking` is a plain value.
+    settings = {k: v for k, v in raw.items() if k != "serving"}
     problems = _type_problems(settings) or _value_problems(settings)
     serving, serving_errors = ServingConfig(), list[str]()
     if "serving" in raw and not problems:
@@ -312,6 +337,26 @@ def load_environments(context: Any) -> ProjectConfig:
     return ProjectConfig(
         default_environment=default, environments=environments, toolchain=toolchain
     )
+
+
+def override_tracking(project: ProjectConfig, override: object) -> ProjectConfig:
+    """`project` with one environment's `tracking` replaced, from the context value
+    `<env>=<off|create|ARN>` of `TRACKING_OVERRIDE_CONTEXT` (None: `project` unchanged)."""
+    if override is None:
+        return project
+    where = f"context {TRACKING_OVERRIDE_CONTEXT}"
+    name, separator, value = str(override).partition("=")
+    if not separator:
+        raise ConfigError(
+            f"{where}={override!r}: write <environment>=<off|create|ARN>, "
+            f"e.g. -c {TRACKING_OVERRIDE_CONTEXT}=sandbox=create"
+        )
+    env = project.environment(name.strip())
+    problems = tracking_problems(value.strip(), env.region, env.account)
+    if problems:
+        raise ConfigError(f"{where}: {'; '.join(problems)}")
+    environments = {**project.environments, env.name: replace(env, tracking=value.strip())}
+    return replace(project, environments=environments)
 
 
 def read_cdk_json(path: Path = CDK_JSON) -> ProjectConfig:

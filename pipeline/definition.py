@@ -125,6 +125,7 @@ def build_pipeline(
     artifacts_bucket: str,
     data_bucket: str,
     kms_key_arn: str,
+    tracking_arn: str | None = None,
 ) -> Pipeline:
     """Build the environment's pipeline; pure and offline (module docstring).
 
@@ -138,6 +139,9 @@ def build_pipeline(
       use it; it is part of the contract for the stack's permissions and checked for presence.
     - `kms_key_arn`: the training job's output key (no volume key: p5 instances use instance
       storage, which SageMaker does not let a volume key encrypt).
+    - `tracking_arn`: the MLflow tracking server's ARN when `env.tracking_enabled` (required
+      then, refused otherwise): the prepare and register steps get it with the experiment (the
+      pipeline's name) and the run name; with tracking off the definition is what it was.
     The model package group is `env.model_package_group_name`, the name the stack gives it.
     Every value may be a CDK token. Raises DefinitionBuildError when one is empty.
     """
@@ -157,6 +161,11 @@ def build_pipeline(
         raise DefinitionBuildError(
             f"build_pipeline needs non-empty strings for: {', '.join(missing)} "
             "(pass the deployed resources' ARNs and names, or CDK tokens for them)"
+        )
+    if env.tracking_enabled != bool(tracking_arn):
+        raise DefinitionBuildError(
+            f"environment {env.name}: tracking is {env.tracking!r}; pass tracking_arn exactly "
+            "when tracking is not off"
         )
     try:
         image_uri = nova_sft_image_uri(env.region)
@@ -182,6 +191,7 @@ def build_pipeline(
                 artifacts_bucket=artifacts_bucket,
                 kms_key_arn=kms_key_arn,
                 model_package_group_name=env.model_package_group_name,
+                tracking_arn=tracking_arn,
             ).pipeline()
 
 

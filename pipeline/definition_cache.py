@@ -58,6 +58,8 @@ EVALUATE_REFERENCES = (
     "artifacts_bucket",
     "kms_key_arn",
 )
+# The tracking server's ARN: a reference only where the environment tracks experiments.
+TRACKING_REFERENCE = "tracking_arn"
 # Bump when the cached file's meaning changes.
 _FORMAT = "nova-sft-definition/1"
 
@@ -76,12 +78,13 @@ def pipeline_definition(
 ) -> dict[str, Any]:
     """The environment's pipeline definition as a JSON document, with `references` in place.
 
-    `references` maps each name in `REFERENCES` to its value (a CDK token or a real ARN or name);
-    DefinitionCacheError names any that is missing, empty or unknown.
+    `references` maps each name in `REFERENCES` to its value (a CDK token or a real ARN or name),
+    and `tracking_arn` too when `env.tracking_enabled`; DefinitionCacheError names any that is
+    missing, empty or unknown.
     With `cache_dir`, a definition built earlier from the same inputs is read from there, and a
     new build is written there; with None, it is always built.
     """
-    return _cached(env, references, cache_dir, names=REFERENCES, stem=env.name, build=_build)
+    return _cached(env, references, cache_dir, names=_references(env), stem=env.name, build=_build)
 
 
 def evaluate_pipeline_definition(
@@ -128,6 +131,10 @@ def _cached(
     return dict(_substitute(document, {placeholder(n): references[n] for n in names}))
 
 
+def _references(env: EnvironmentConfig) -> tuple[str, ...]:
+    return (*REFERENCES, TRACKING_REFERENCE) if env.tracking_enabled else REFERENCES
+
+
 def cache_key(env: EnvironmentConfig) -> str:
     """A hash of everything a built definition depends on (module docstring)."""
     digest = hashlib.sha256()
@@ -162,7 +169,7 @@ def _source_files() -> Iterator[Path]:
 
 
 def _build(env: EnvironmentConfig) -> str:
-    references = {name: placeholder(name) for name in REFERENCES}
+    references = {name: placeholder(name) for name in _references(env)}
     return definition_json(build_pipeline(env=env, **references))
 
 

@@ -38,6 +38,7 @@ class StepBuilder:
         artifacts_bucket: str,
         kms_key_arn: str,
         model_package_group_name: str,
+        tracking_arn: str | None = None,
     ) -> None:
         self.env = env
         self.session = session
@@ -49,6 +50,7 @@ class StepBuilder:
         self.run_prefix = f"s3://{artifacts_bucket}/runs/"
         self.kms_key_arn = kms_key_arn
         self.model_package_group_name = model_package_group_name
+        self.tracking_arn = tracking_arn
         self.parameters: dict[str, Any] = sdk_parameters(env)
 
     def _run_path(self, suffix: str) -> Any:
@@ -125,6 +127,7 @@ class StepBuilder:
         # Where the prepare function looks up a checkpoint's technique
         # (lambdas/registry/continuity.py).
         prepare_inputs[GROUP_KEY] = self.model_package_group_name
+        prepare_inputs.update(self._tracking_inputs(with_run_name=False))
         prepare = self._lambda_step(
             name=step_names.PREPARE_STEP,
             function_arn=self.functions[step_names.PREPARE_STEP],
@@ -175,6 +178,28 @@ class StepBuilder:
             # The notebook's job joins no experiment; lineage lives in the model registry instead.
             pipeline_experiment_config=None,
         )
+
+    def _tracking_inputs(self, *, with_run_name: bool) -> dict[str, Any]:
+        """The MLflow inputs of the prepare and register steps: none when tracking is off, so
+        that the definition of such an environment does not change
+        (docs/decisions/0020-experiment-tracking.md)."""
+        from sagemaker.workflow.execution_variables import ExecutionVariables
+        from sagemaker.workflow.functions import Join
+
+        from lambdas.tracking.registration import ARN_KEY, EXPERIMENT_KEY, RUN_NAME_KEY
+
+        if not self.tracking_arn:
+            return {}
+        inputs: dict[str, Any] = {
+            ARN_KEY: self.tracking_arn,
+            EXPERIMENT_KEY: self.env.pipeline_name,
+        }
+        if with_run_name:
+            # The prepare step's RunName: the recipe's run.mlflow_run_name.
+            inputs[RUN_NAME_KEY] = Join(
+                on="-", values=[self.env.pipeline_name, ExecutionVariables.PIPELINE_EXECUTION_ID]
+            )
+        return inputs
 
     def _job_steps(self, variant: step_names.JobVariant, prepared: Any) -> list[Any]:
         """The variant's training step, then its evaluation and registration (JobVariant)."""
@@ -323,6 +348,7 @@ class StepBuilder:
                 "PipelineExecutionArn": ExecutionVariables.PIPELINE_EXECUTION_ARN,
                 "ModelApprovalStatus": p["ModelApprovalStatus"],
                 **evaluation,
+                **self._tracking_inputs(with_run_name=True),
             },
             outputs=step_names.REGISTER_OUTPUTS,
         )

@@ -29,6 +29,13 @@ from stacks.functions import PipelineFunctions
 from stacks.notifications import ApprovalNotifications
 from stacks.serving import CheckpointServing
 from stacks.smoke_access import SmokeTestRole, toolchain_bus_arn
+from stacks.tracking import (
+    REGISTER_ACTIONS,
+    TRAINING_ACTIONS,
+    TrackingServer,
+    grant_logging,
+    tracking_arn,
+)
 from stacks.training_roles import pipeline_role, training_job_role
 
 GROUP_LOGICAL_ID = "CheckpointsGroup"
@@ -64,7 +71,9 @@ class TrainingStack(cdk.Stack):
     `pipeline_role`, `functions` (`PipelineFunctions`), `model_package_group`, `pipeline`,
     `evaluate_pipeline` (`EvaluatePipeline`: the record function and the evaluate-only pipeline),
     `notifications` (`ApprovalNotifications`), `serving` (`CheckpointServing` or None),
-    `smoke_test` (`SmokeTestRole` or None).
+    `smoke_test` (`SmokeTestRole` or None), `tracking_arn` (the MLflow tracking server's ARN,
+    None when tracking is off) and `tracking_server` (`TrackingServer` when this stack creates
+    it, else None).
     """
 
     def __init__(
@@ -108,6 +117,7 @@ class TrainingStack(cdk.Stack):
             retain_logs=config.termination_protection,
         )
         self.pipeline_role = pipeline_role(self, self.training_role, self.functions)
+        self._tracking(config, artifacts_bucket, key)
 
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,
@@ -168,6 +178,27 @@ class TrainingStack(cdk.Stack):
         )
         self.notifications.rule.add_target(targets.EventBus(bus))
 
+    def _tracking(
+        self, config: EnvironmentConfig, artifacts_bucket: s3.IBucket, key: kms.IKey
+    ) -> None:
+        # Experiment tracking (stacks/tracking.py): nothing at all when cdk.json says "off".
+        self.tracking_server: TrackingServer | None
+        self.tracking_arn, self.tracking_server = tracking_arn(
+            self, config=config, artifacts_bucket=artifacts_bucket, key=key
+        )
+        if self.tracking_arn is not None:
+            grant_logging(self.training_role, self.tracking_arn, TRAINING_ACTIONS)
+            register_role = self.functions.register.role
+            if register_role is None:  # every function here is built with its own role
+                raise ValueError("the register function has no role to grant tracking to")
+            grant_logging(register_role, self.tracking_arn, REGISTER_ACTIONS)
+            cdk.CfnOutput(
+                self,
+                "MlflowTrackingServerArn",
+                value=self.tracking_arn,
+                description="Training runs and registrations log to this MLflow tracking server",
+            )
+
     # -- pipeline ---------------------------------------------------------------------------------
 
     def _pipeline(
@@ -177,21 +208,20 @@ class TrainingStack(cdk.Stack):
         artifacts_bucket: s3.IBucket,
         key: kms.IKey,
     ) -> sagemaker.CfnPipeline:
-        document = pipeline_definition(
-            config,
-            {
-                "role_arn": self.pipeline_role.role_arn,
-                "execution_role_arn": self.training_role.role_arn,
-                "validate_function_arn": self.functions.validate.function_arn,
-                "prepare_function_arn": self.functions.prepare.function_arn,
-                "register_function_arn": self.functions.register.function_arn,
-                "prepare_evaluation_function_arn": self.functions.prepare_evaluation.function_arn,
-                "artifacts_bucket": artifacts_bucket.bucket_name,
-                "data_bucket": data_bucket.bucket_name,
-                "kms_key_arn": key.key_arn,
-            },
-            cache_dir=definition_cache_dir(self),
-        )
+        references = {
+            "role_arn": self.pipeline_role.role_arn,
+            "execution_role_arn": self.training_role.role_arn,
+            "validate_function_arn": self.functions.validate.function_arn,
+            "prepare_function_arn": self.functions.prepare.function_arn,
+            "register_function_arn": self.functions.register.function_arn,
+            "prepare_evaluation_function_arn": self.functions.prepare_evaluation.function_arn,
+            "artifacts_bucket": artifacts_bucket.bucket_name,
+            "data_bucket": data_bucket.bucket_name,
+            "kms_key_arn": key.key_arn,
+        }
+        if self.tracking_arn is not None:
+            references["tracking_arn"] = self.tracking_arn
+        document = pipeline_definition(config, references, cache_dir=definition_cache_dir(self))
         # The references are CDK tokens inside strings; to_json_string turns them back into
         # CloudFormation references (Fn::Join), resolved at deploy time.
         body = self.to_json_string(document)

@@ -6,9 +6,14 @@ is built, and every test that uses AWS gets a freshly reset server.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
+import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -17,6 +22,7 @@ from pipeline.rehearsal.endpoint import LocalEndpoint
 from pipeline.rehearsal.in_process import cold_start
 
 if TYPE_CHECKING:
+    from pipeline.rehearsal.mlflow_server import LocalMlflowServer
     from tests.cloud_assembly import Assembly
 
 REGION = "us-east-1"
@@ -32,6 +38,9 @@ os.environ.update(
         "AWS_EC2_METADATA_DISABLED": "true",
         "SAGEMAKER_DISABLE_TELEMETRY": "true",
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        # MLflow calls never leave this machine: a closed loopback port unless a test points
+        # them at its local server (lambdas/tracking/address.py).
+        "SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT": "http://127.0.0.1:9",
     }
 )
 os.environ.pop("AWS_PROFILE", None)
@@ -75,3 +84,74 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
     from tests.cloud_assembly import synthesize  # CDK loads only for the tests that need it
 
     return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+# -- a real MLflow tracking server (experiment tracking tests) -----------------------------------
+# One server for the whole run, shared by pytest-xdist's workers. The first process whose
+# collection finds a test that needs it starts it at once (an exclusive file create decides
+# which), so its start (MLflow's imports: tens of seconds on a busy machine) overlaps the tests
+# that run first; the others read its address from a file in a folder that the process owning
+# the run (the xdist controller, or pytest without workers) made before any worker started, and
+# which that process ends, with the server, when the run is over.
+_SHARED_DIR = "NOVA_SFT_TEST_MLFLOW_DIR"
+_MLFLOW: dict[str, Any] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the run's owner; workers inherit the variable
+        os.environ[_SHARED_DIR] = tempfile.mkdtemp(prefix="nova-sft-test-mlflow-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    from pipeline.rehearsal.mlflow_server import end_process_group
+
+    shared = Path(os.environ.pop(_SHARED_DIR, "") or "/nonexistent")
+    address = shared / "server.json"
+    own = _MLFLOW.pop("server", None)
+    if own is not None:  # started by this very process (no workers): it reaps its child
+        own.stop()
+    elif address.is_file():
+        started = json.loads(address.read_text(encoding="utf-8"))
+        end_process_group(int(started["pid"]))
+        shutil.rmtree(started["workdir"], ignore_errors=True)
+    shutil.rmtree(shared, ignore_errors=True)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if not any("mlflow_server" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    shared = Path(os.environ[_SHARED_DIR])
+    try:
+        os.close(os.open(shared / "claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return  # another worker starts it
+    from pipeline.rehearsal.mlflow_server import LocalMlflowServer
+
+    server = _MLFLOW["server"] = LocalMlflowServer().start()
+    staged = shared / "server.json.tmp"
+    staged.write_text(
+        json.dumps({"url": server.url, "pid": server.pid, "workdir": str(server.workdir)}),
+        encoding="utf-8",
+    )
+    staged.replace(shared / "server.json")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server() -> LocalMlflowServer:
+    """`mlflow server` on 127.0.0.1 (pipeline.rehearsal.mlflow_server), ready; one for the whole
+    run, ended when it is over. Tests keep apart by experiment names of their own."""
+    from pipeline.rehearsal.mlflow_server import LocalMlflowServer
+
+    server = _MLFLOW.get("server")
+    if server is None:
+        address = Path(os.environ[_SHARED_DIR]) / "server.json"
+        deadline = time.monotonic() + 60
+        while not address.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not address.is_file():
+            pytest.fail(f"no MLflow server was started for this run ({address} is missing)")
+        started = json.loads(address.read_text(encoding="utf-8"))
+        server = LocalMlflowServer.attach(started["url"], started["pid"])
+    return cast(LocalMlflowServer, server.wait_ready())

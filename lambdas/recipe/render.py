@@ -75,15 +75,22 @@ def set_path(tree: dict[str, Any], path: str, value: object, source: str) -> Non
     node[leaf] = value
 
 
-def render_recipe(settings: RunSettings) -> bytes:
+def render_recipe(settings: RunSettings, *, mlflow: Mapping[str, str] | None = None) -> bytes:
     """The run's recipe file: the technique's template with `recipe_values(settings)` set.
 
+    `mlflow`, when the environment tracks experiments, holds `tracking_uri` (the tracking
+    server's ARN) and `experiment_name` for `run.mlflow_tracking_uri` and
+    `run.mlflow_experiment_name`; without it the template's values stay (no tracking).
     Deterministic: the same settings give the same bytes (template key order, fixed number
     formats, no timestamps).
     """
     tree = load_template(settings.technique)
     source = settings.template_file.name
-    for path, value in recipe_values(settings).items():
+    values = recipe_values(settings)
+    if mlflow is not None:
+        values["run.mlflow_tracking_uri"] = mlflow["tracking_uri"]
+        values["run.mlflow_experiment_name"] = mlflow["experiment_name"]
+    for path, value in values.items():
         set_path(tree, path, value, source)
     header = f"# Nova 2 Lite SFT recipe, rendered from {source} by the prepare_recipe step.\n"
     return (header + emit_yaml_subset(tree)).encode("ascii")

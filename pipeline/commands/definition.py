@@ -22,6 +22,8 @@ PLACEHOLDERS: dict[str, str] = {
     "data_bucket": "<DataBucket.Name>",
     "kms_key_arn": "<DataKey.Arn>",
 }
+# ... and, where the environment tracks experiments, its MLflow tracking server.
+TRACKING_PLACEHOLDER = "<MlflowTrackingServer.Arn>"
 
 
 _HELP = "print the pipeline definition JSON"
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.definition import build_pipeline, definition_json
 
     _, env = common.environment(args)
-    pipeline = build_pipeline(env=env, **PLACEHOLDERS)
+    tracking = TRACKING_PLACEHOLDER if env.tracking_enabled else None
+    pipeline = build_pipeline(env=env, **PLACEHOLDERS, tracking_arn=tracking)
     document = json.loads(definition_json(pipeline))
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
     return common.EXIT_OK

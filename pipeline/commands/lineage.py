@@ -1,20 +1,22 @@
 """`python -m pipeline lineage`: an environment's checkpoints as a tree, parent to child.
 
 Each checkpoint records what its run started from (`CheckpointRecord.parent`: the base model
-or a checkpoint URI); `lineage` nests every checkpoint under the one whose URI it names.
+or a checkpoint URI); `lineage` nests every checkpoint under the one whose URI it names. Where
+the environment tracks experiments, each version's MLflow run is printed beside it
+(`pipeline.commands.mlflow_runs`).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lambdas.evaluation import scorecard_of
 from lambdas.registry import CheckpointRecord, list_checkpoints
-from pipeline.commands import common
+from pipeline.commands import common, mlflow_runs
 from pipeline.commands.aws import Sessions, record_dict, resolve_package
 from pipeline.serving_config import DEPLOYED, KEY_SERVING_STATUS
 
@@ -35,10 +37,15 @@ def add_parser(subparsers: common.Subparsers) -> None:
     )
     common.add_env_arguments(parser)
     common.add_aws_arguments(parser)
+    mlflow_runs.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
-def _tree_lines(nodes: Sequence[LineageNode], indent: str) -> list[str]:
+def _tree_lines(
+    nodes: Sequence[LineageNode],
+    indent: str,
+    note: Callable[[CheckpointRecord], str] = lambda record: "",
+) -> list[str]:
     lines = []
     for index, node in enumerate(nodes):
         last = index == len(nodes) - 1
@@ -47,13 +54,15 @@ def _tree_lines(nodes: Sequence[LineageNode], indent: str) -> list[str]:
         loss = f"loss {r.final_loss:.4f}" if r.final_loss is not None else "loss n/a"
         date = r.creation_time.strftime("%Y-%m-%d %H:%M") if r.creation_time else "?"
         served = " DEPLOYED" if is_deployed(r) else ""
+        beside = note(r)
         lines.append(
             f"{indent}{'└─' if last else '├─'} v{r.version} {r.approval_status}{served} "
             f"{r.technique} {steps} {loss} {date} {r.checkpoint_uri}"
+            + (f"  {beside}" if beside else "")
         )
         if scorecard_of(r.metadata) is not None:
             lines.append(f"{indent}{'   ' if last else '│  '}   {score_text(r)}")
-        lines.extend(_tree_lines(node.children, indent + ("   " if last else "│  ")))
+        lines.extend(_tree_lines(node.children, indent + ("   " if last else "│  "), note))
     return lines
 
 
@@ -80,20 +89,30 @@ def run(args: argparse.Namespace) -> int:
     if args.package:
         account = functools.partial(sessions.account, args.profile, env.region)
         focus = resolve_package(project, args.package, env, account).arn
-    sm = sessions.connect(args.profile, env).client("sagemaker")
-    records = list_checkpoints(sm, env.model_package_group_name)
+    session = sessions.connect(args.profile, env)
+    records = list_checkpoints(session.client("sagemaker"), env.model_package_group_name)
     roots = lineage(records, focus)
+    runs = mlflow_runs.load(
+        env,
+        session,
+        functools.partial(sessions.account, args.profile, env.region),
+        links=args.mlflow_links,
+    )
     if args.json:
-        common.emit_json(
-            {
-                "environment": env.name,
-                "model_package_group": env.model_package_group_name,
-                "roots": [
-                    {"started_from": start, "checkpoints": [n.to_dict() for n in nodes]}
-                    for start, nodes in roots.items()
-                ],
+        document: dict[str, Any] = {
+            "environment": env.name,
+            "model_package_group": env.model_package_group_name,
+            "roots": [
+                {"started_from": start, "checkpoints": [n.to_dict() for n in nodes]}
+                for start, nodes in roots.items()
+            ],
+        }
+        if runs is not None:
+            document["mlflow"] = {
+                **runs.summary(),
+                "runs": {r.model_package_arn: runs.to_dict(runs.for_record(r)) for r in records},
             }
-        )
+        common.emit_json(document)
         return common.EXIT_OK
     if not roots:
         common.print_text(f"No checkpoints in {env.model_package_group_name} yet.")
@@ -101,7 +120,11 @@ def run(args: argparse.Namespace) -> int:
     lines = [f"Checkpoints of {env.name} ({env.model_package_group_name}):"]
     for start, nodes in roots.items():
         lines.append(start)
-        lines.extend(_tree_lines(nodes, ""))
+        if runs is None:
+            lines.extend(_tree_lines(nodes, ""))
+        else:
+            lines.extend(_tree_lines(nodes, "", lambda r: runs.note(runs.for_record(r))))
+    lines.extend(runs.header() if runs is not None else [])
     common.print_text("\n".join(lines))
     return common.EXIT_OK
 

@@ -34,7 +34,7 @@ from lambdas.checkpoint import (
 )
 from lambdas.evaluation import ScoreCard, scorecard_of
 from lambdas.recipe import SAGEMAKER_NAME
-from pipeline.commands import common
+from pipeline.commands import common, mlflow_runs
 from pipeline.commands.aws import PackageRef, Sessions, describe_package, resolve_package
 
 _HELP = "training loss of one or more runs, optionally plotted"
@@ -53,6 +53,7 @@ def add_parser(subparsers: common.Subparsers) -> None:
     common.add_env_arguments(parser, env_help="environment of version numbers and job names")
     common.add_aws_arguments(parser)
     parser.add_argument("--plot", metavar="FILE.png", type=Path, help="write a PNG here")
+    mlflow_runs.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -72,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
                 f"{given!r} is neither a model package ARN, a version nor a job name"
             )
     curves = []
+    # The MLflow run of each curve, where its environment tracks experiments.
+    finder = mlflow_runs.RunFinder(links=args.mlflow_links)
+    beside: list[tuple[mlflow_runs.MlflowRuns | None, dict[str, Any] | None]] = []
     for given in args.runs:
         if given.startswith("arn:") or given.isdigit():
             ref = refs.get(given) or resolve_package(project, given, default_env, account)
@@ -80,25 +84,33 @@ def run(args: argparse.Namespace) -> int:
             job, label = record.training_job_name, f"v{record.version} {record.technique}"
             if not job:
                 raise common.UsageError(f"{ref.arn} records no training job: name the job instead")
+            beside.append(finder.find(ref.env, session, account, record=record))
             score = scorecard_of(record.metadata)
         else:
             session, job, label = sessions.connect(args.profile, default_env), given, given
+            beside.append(finder.find(default_env, session, account, job=job))
             score = None
         curve = read_loss_curve(session.client("sagemaker"), session.client("s3"), job, label)
         curves.append(dataclasses.replace(curve, score=score))
     plot = plot_curves(curves, args.plot) if args.plot is not None else None
     if args.json:
-        common.emit_json(
-            {"runs": [c.to_dict() for c in curves], "plot": str(plot) if plot else None}
-        )
+        runs = [
+            {**c.to_dict(), **({"mlflow": view.to_dict(run)} if view is not None else {})}
+            for c, (view, run) in zip(curves, beside, strict=True)
+        ]
+        common.emit_json({"runs": runs, "plot": str(plot) if plot else None})
         return common.EXIT_OK
-    for curve in curves:
+    for curve, (view, run) in zip(curves, beside, strict=True):
         s = curve.summary
         scored = f"; score {curve.score.describe()}" if curve.score is not None else ""
+        note = view.note(run) if view is not None else ""
         common.print_text(
             f"{curve.label} ({curve.training_job}): {s.steps} steps, training loss "
             f"{s.first_loss:.4f} -> {s.final_loss:.4f} (lowest {s.min_loss:.4f}){scored}"
+            + (f"  {note}" if note else "")
         )
+    for line in finder.headers():
+        common.print_text(line)
     if plot is not None:
         common.print_text(f"Plot: {plot}")
     return common.EXIT_OK

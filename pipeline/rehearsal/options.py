@@ -38,3 +38,9 @@ class Options:
     # Approve round 2's checkpoint, serve it on the stand-in Bedrock, reject it (issue 15).
     serving: bool = True
     lambda_inputs: str = "json"  # or "strings": how typed parameters reach the Lambda events
+    # The interpreter with `mlflow`, for the local tracking server of a stage that tracks
+    # experiments (pipeline.rehearsal.tracking).
+    mlflow_python: Path = ROOT / ".venv-mlflow" / "bin" / "python"
+    # An MLflow server already running (its http:// URL) to use instead of starting one: the
+    # tests share one per session.
+    mlflow_url: str | None = None

@@ -194,6 +194,18 @@ class ResourceCreator:
         )
         return name, {"ModelPackageGroupArn": group["ModelPackageGroupArn"]}
 
+    def create_SageMaker_MlflowTrackingServer(
+        self, stack: StackTemplate, logical_id: str, properties: dict[str, Any], _meta: Any
+    ) -> tuple[str, dict[str, str]]:
+        # moto has no MLflow API: the server is only named here; the rehearsal maps its ARN to
+        # a local `mlflow server` (pipeline.rehearsal.mlflow_server).
+        name = properties["TrackingServerName"]
+        arn = (
+            f"arn:aws:sagemaker:{self.stage.region}:{self.stage.account}:"
+            f"mlflow-tracking-server/{name}"
+        )
+        return name, {"TrackingServerArn": arn}
+
     def create_SageMaker_Pipeline(
         self, stack: StackTemplate, logical_id: str, properties: dict[str, Any], _meta: Any
     ) -> tuple[str, dict[str, str]]:

@@ -9,7 +9,9 @@ handlers and the stand-in trainer. Each handler runs under its deployed timeout 
 counting-down context (`pipeline.rehearsal.lambda_budget`); the steps are printed as the endpoint's
 ListPipelineExecutionSteps reports them. A third execution continues from the second one's
 checkpoint with the other technique, which the pipeline must refuse before any training job. It
-prints the registry's lineage and writes both loss curves to a PNG.
+prints the registry's lineage and writes both loss curves to a PNG. When the synthesized stage
+tracks experiments, a local MLflow server stands in for SageMaker's and the runs it recorded are
+printed side by side (`pipeline.rehearsal.tracking`).
 
 Its options are `pipeline.rehearsal.options`, its command line `pipeline.rehearsal.command_line`;
 the deployed code runs in this process through `pipeline.rehearsal.in_process`.
@@ -22,6 +24,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +34,10 @@ import boto3
 from lambdas.evaluation import scorecard_of
 from lambdas.recipe.spec import BASE_MODEL, FULL_RANK, LORA
 from lambdas.registry import CheckpointRecord, ancestry
+from lambdas.tracking.client import TrackingClient
 from pipeline.commands import LossCurve, plot_curves, poll, read_loss_curve
 from pipeline.commands.lineage import score_text
-from pipeline.config import read_cdk_json
+from pipeline.config import EnvironmentConfig, read_cdk_json
 from pipeline.rehearsal.endpoint import Faults, LocalEndpoint
 from pipeline.rehearsal.execution_record import DefinitionError, ExecutionRecord
 from pipeline.rehearsal.executor import LocalExecutor
@@ -60,6 +64,7 @@ from pipeline.rehearsal.serving import ServingRehearsal, rehearse_serving
 from pipeline.rehearsal.stack import deploy_stage
 from pipeline.rehearsal.stand_in_evaluator import JobRunner, StandInEvaluator
 from pipeline.rehearsal.stand_in_trainer import StandInTrainer
+from pipeline.rehearsal.tracking import experiment_lines, local_tracking
 from pipeline.step_names import TRAINING_STEPS
 
 
@@ -83,6 +88,8 @@ class Rehearsal:
     plot_path: Path | None = None
     seconds: float = 0.0
     serving: ServingRehearsal | None = None  # round 2's checkpoint served, then taken down
+    # The MLflow experiment's runs, side by side (empty when the stage does not track).
+    experiment: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -126,10 +133,17 @@ def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
     """Deploy the stage locally and run it twice (once if the first run fails)."""
     env = read_cdk_json().environment(options.stage)
     result = Rehearsal()
-    with LocalEndpoint() as endpoint, environment(local_credentials(endpoint.url, env.region)):
+    with (
+        LocalEndpoint() as endpoint,
+        environment(local_credentials(endpoint.url, env.region)),
+        ExitStack() as scope,
+    ):
         session = boto3.Session(region_name=env.region)
         stage: LocalStage = deploy_stage(options.cdk_out, options.stage, session)
         log(f"deployed {options.stage} to {endpoint.url}: {len(stage.physical)} resources")
+        tracking = scope.enter_context(
+            local_tracking(stage, options.mlflow_python, log, options.mlflow_url)
+        )
         for asset_dir in {fn.asset_dir for fn in stage.functions.values()}:
             require_current_asset(asset_dir)  # one asset for every function: compared once
         functions = session.client("lambda")
@@ -153,7 +167,7 @@ def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
         executor = LocalExecutor(
             sagemaker_client=sm,
             lambda_handlers=handlers,
-            trainer=_job_runner(options, session, env.region),
+            trainer=(jobs := _job_runner(options, session, env.region)),
             publish=endpoint.executions.publish,
             lambda_inputs=options.lambda_inputs,
         )
@@ -196,24 +210,18 @@ def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
         result.faults = faults
         if result.succeeded:
             result.lineage = ancestry(sm, env.model_package_group_name, source)
-        registered = sm.list_model_packages(ModelPackageGroupName=env.model_package_group_name)
-        result.registered = len(registered["ModelPackageSummaryList"])
-        _log_lineage(result.lineage, log)
-        # Round 2's checkpoint approved, served on the stand-in Bedrock, then rejected.
-        result.serving = (
-            rehearse_serving(
+        _record_registry(result, sm, env, tracking, log)
+        if options.serving:  # round 2's checkpoint approved, served on the stand-in Bedrock
+            result.serving = rehearse_serving(
                 session=session,
                 stage=stage,
                 env=env,
                 cdk_out=options.cdk_out,
                 endpoint=endpoint,
-                checkpoints=trainer.final_loss_by_checkpoint,
+                checkpoints=jobs.trainer.final_loss_by_checkpoint,
                 package_arn=result.lineage[0].model_package_arn if result.lineage else None,
                 log=log,
             )
-            if options.serving
-            else None
-        )
     if options.plot and result.curves:
         curves = _with_scores(result.curves, result.lineage)
         result.plot_path = plot_curves(curves, options.out_dir / "loss_curves.png")
@@ -302,12 +310,30 @@ def _log_listed_steps(
         log(f"  {step.name:<32} {step.status}{job}{reason}")
 
 
+def _record_registry(
+    result: Rehearsal,
+    sm: Any,
+    env: EnvironmentConfig,
+    tracking: TrackingClient | None,
+    log: Callable[[str], None],
+) -> None:
+    """How many versions the group holds at the end, the lineage, and the MLflow experiment's
+    runs when the stage tracks experiments; each logged."""
+    group = env.model_package_group_name
+    listed = sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    result.registered = len(listed)
+    _log_lineage(result.lineage, log)
+    result.experiment = experiment_lines(tracking, env.pipeline_name) if tracking else []
+    for line in result.experiment:
+        log(line)
+
+
 def _log_lineage(chain: list[CheckpointRecord], log: Callable[[str], None]) -> None:
-    """The registry's lineage, oldest first: each checkpoint with the parent it started from."""
-    if not chain:
-        return
-    log("lineage (model registry):")
-    log(f"  {chain[-1].parent}")
+    """The registry's lineage, oldest first: each checkpoint with the parent it started from;
+    then the MLflow experiment's runs (`experiment`, lines), if any."""
+    if chain:
+        log("lineage (model registry):")
+        log(f"  {chain[-1].parent}")
     for depth, record in enumerate(reversed(chain), start=1):
         loss = f"{record.final_loss:.4f}" if record.final_loss is not None else "n/a"
         log(

@@ -7,7 +7,10 @@ recipe names validation data, and the same data), records the job in the SageMak
 and writes what a finished job leaves behind: `output.tar.gz` with `manifest.json` (an
 escrow-style checkpoint URI) and `step_wise_training_metrics.csv` (a falling loss), beside an
 empty `model.tar.gz`. A wrong request raises RequestMismatch: that is a wiring bug, not a
-training failure.
+training failure. When the recipe names an MLflow tracking server (`run.mlflow_tracking_uri`),
+it logs the loss curve to the recipe's experiment and run, as the container would, through
+`lambdas.tracking` at the endpoint the rehearsal maps the ARN to
+(`SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT`, `pipeline.rehearsal.mlflow_server`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import posixpath
 import tarfile
 from typing import Any
@@ -24,6 +28,14 @@ from urllib.parse import urlparse
 import yaml
 
 from lambdas.recipe.spec import ALLOWED_REPLICAS, MODEL_TYPE, nova_sft_image_uri
+from lambdas.tracking import (
+    ENDPOINT_OVERRIDE,
+    TrackingClient,
+    find_or_create_run,
+    finish_run,
+    log_batch,
+    tracking_address,
+)
 from pipeline.rehearsal.execution_record import DefinitionError
 
 RECIPE_MOUNT = "/opt/ml/input/data/recipe/"
@@ -211,6 +223,7 @@ class StandInTrainer:
         escrow = hashlib.sha256(name.encode()).hexdigest()[:8]
         checkpoint = f"s3://customer-escrow-{self._account}-smtj-{escrow}/{name}/step_{steps}"
         self.final_loss_by_checkpoint[checkpoint] = curve[-1][1]
+        log_curve_to_mlflow(recipe, name, curve)
         metrics = "step_number,training_loss\n" + "".join(f"{s},{v}\n" for s, v in curve)
         output = _tar_gz(
             {
@@ -224,3 +237,38 @@ class StandInTrainer:
         self._s3.put_object(
             Bucket=bucket, Key=posixpath.join(posixpath.dirname(key), "output.tar.gz"), Body=output
         )
+
+
+def log_curve_to_mlflow(
+    recipe: dict[str, Any], job_name: str, curve: list[tuple[int, float]]
+) -> None:
+    """Log the loss curve and the recipe's training settings to the recipe's MLflow run, as the
+    container does when `run.mlflow_tracking_uri` is set; nothing when it is empty."""
+    run = recipe["run"]
+    arn = run.get("mlflow_tracking_uri", "")
+    if not arn:
+        return
+    if not os.environ.get(ENDPOINT_OVERRIDE):
+        # Never AWS from a rehearsal: the ARN must be mapped to the local server.
+        raise RequestMismatch(
+            f"the recipe logs to {arn}, but {ENDPOINT_OVERRIDE} does not map it to a local "
+            "MLflow server: rehearse with --tracking"
+        )
+    client = TrackingClient(tracking_address(arn, os.environ))
+    run_id = find_or_create_run(client, run["mlflow_experiment_name"], run["mlflow_run_name"])
+    config = recipe["training_config"]
+    params = {
+        f"training_config.{key}": value
+        for key, value in sorted(config.items())
+        if isinstance(value, (str, int, float, bool))
+    }
+    params["run.model_name_or_path"] = run["model_name_or_path"]
+    params["training_config.peft.peft_scheme"] = config["peft"]["peft_scheme"]
+    log_batch(
+        client,
+        run_id,
+        metrics=[("training_loss", loss, step) for step, loss in curve],
+        params=params,
+        tags={"nova-sft.training_job": job_name},
+    )
+    finish_run(client, run_id)

@@ -36,6 +36,9 @@ def definition(dev: EnvironmentConfig) -> dict[str, Any]:
         artifacts_bucket="artifacts",
         data_bucket="data",
         kms_key_arn=f"arn:aws:kms:us-east-1:{account}:key/k",
+        tracking_arn=f"arn:aws:sagemaker:us-east-1:{account}:mlflow-tracking-server/x"
+        if dev.tracking_enabled
+        else None,
     )
     return dict(json.loads(definition_json(built)))
 

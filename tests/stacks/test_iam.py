@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from pipeline.config import read_cdk_json
+from stacks.tracking import REGISTER_ACTIONS, TRAINING_ACTIONS
 from tests.cloud_assembly import ENVIRONMENTS, Assembly
 
 Grant = tuple[str, str, str]  # action, resource, condition as JSON ("" when none)
@@ -47,6 +48,14 @@ def expand(actions: list[str], resources: list[str], condition: Any = "") -> set
 
 def account_of(env: str) -> str:
     return read_cdk_json().environment(env).account or "<AWS::AccountId>"
+
+
+def tracking_grants(env: str, actions: tuple[str, ...]) -> set[Grant]:
+    """What a role may do on the environment's own MLflow tracking server (none when it does
+    not track; tests/stacks/test_tracking.py holds the rest)."""
+    if not read_cdk_json().environment(env).creates_tracking_server:
+        return set()
+    return expand(list(actions), ["<Tracking/Server.TrackingServerArn>"])
 
 
 def statements(value: Any) -> Iterator[dict[str, Any]]:
@@ -113,6 +122,7 @@ def test_training_job_role_grants(env_training: tuple[str, dict[str, Any]]) -> N
             ["*"],
             {"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}},
         )
+        | tracking_grants(env, TRAINING_ACTIONS)
     )
 
 
@@ -191,6 +201,7 @@ def test_function_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
         | expand(["sagemaker:DescribeModelPackage"], [group_arn, versions])
         | expand(["sagemaker:ListModelPackages"], ["*"])
         | logs("RegisterCheckpoint")
+        | tracking_grants(env, REGISTER_ACTIONS)
     )
     assert grants_of(template, "<Functions/PrepareEvaluationRole>") == (
         expand(["s3:ListBucket"], [f"{data}:ArtifactsBucketArn", f"{data}:DataBucketArn"])
@@ -219,6 +230,8 @@ def test_every_policy_belongs_to_a_known_role(env_training: tuple[str, dict[str,
         "<Serving/StateMachine/Role>",
         "<Serving/StateMachine/EventsRole>",
     }
+    if read_cdk_json().environment(env).creates_tracking_server:
+        roles.add("<Tracking/Role>")
     attached = [
         role
         for r in template["Resources"].values()
@@ -250,8 +263,13 @@ def test_roles_trust_only_their_service(env_training: tuple[str, dict[str, Any]]
     )
     forwarding = ["events.amazonaws.com"] if env != "sandbox" else []
     serving = ["bedrock.amazonaws.com", "events.amazonaws.com", "states.amazonaws.com"]
+    # The tracking server's role trusts SageMaker too (tests/stacks/test_tracking.py).
+    tracking = 1 if read_cdk_json().environment(env).creates_tracking_server else 0
     assert services == sorted(
-        forwarding + ["lambda.amazonaws.com"] * 4 + ["sagemaker.amazonaws.com"] * 2 + serving
+        forwarding
+        + ["lambda.amazonaws.com"] * 4
+        + ["sagemaker.amazonaws.com"] * (2 + tracking)
+        + serving
     )
     assert all(len(document) == 1 for document in trust.values())
 

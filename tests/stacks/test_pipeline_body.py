@@ -126,6 +126,12 @@ def test_body_names_nothing_but_this_stacks_resources(body: tuple[str, Any]) -> 
         "<Functions/PrepareEvaluation.Arn>",
         f"{data}:ArtifactsBucketName",
         f"{data}:DataKeyArn",
+        # The environment's own MLflow tracking server, where it tracks (stacks/tracking.py).
+        *(
+            ["<Tracking/Server.TrackingServerArn>"]
+            if read_cdk_json().environment(env).creates_tracking_server
+            else []
+        ),
     }
 
 

@@ -182,12 +182,18 @@ def test_topic_key_lets_eventbridge_encrypt_and_nothing_else(
 def test_outputs(assembly: Assembly, flat: Flat, env: str) -> None:
     account = read_cdk_json().environment(env).account or "<AWS::AccountId>"
     outputs = flat(assembly.template_json(env, "Training"))["Outputs"]
+    tracking = (
+        {"MlflowTrackingServerArn": "<Tracking/Server.TrackingServerArn>"}
+        if read_cdk_json().environment(env).creates_tracking_server
+        else {}
+    )
     assert {name: o["Value"] for name, o in outputs.items()} == {
         "PipelineName": f"nova-sft-{env}",
         "PipelineArn": f"arn:aws:sagemaker:us-east-1:{account}:pipeline/nova-sft-{env}",
         "ModelPackageGroupName": f"nova-sft-{env}-checkpoints",
         "NotificationTopicArn": "<Notifications/Topic>",
         "TrainingRoleArn": "<TrainingJobRole.Arn>",
+        **tracking,
     }
     data_outputs = assembly.template_json(env, "Data")["Outputs"]
     assert {"DataBucketName", "ArtifactsBucketName", "AccessLogsBucketName"} <= set(data_outputs)

@@ -39,12 +39,16 @@ def client(session: Any, service: str) -> Any:
     return session.client(service)
 
 
-def write_cdk_json(directory: Path) -> Path:
-    """The project's cdk.json with dev in the local endpoint's default account."""
+def write_cdk_json(directory: Path, tracking: str = "off") -> Path:
+    """The project's cdk.json with dev in the local endpoint's default account, and dev's
+    `tracking` set to `tracking`."""
     document = json.loads(CDK_JSON.read_text(encoding="utf-8"))
     environments = document["context"]["nova-sft"]["environments"]
     environments["dev"]["account"] = MOTO_ACCOUNT
     environments["staging"]["account"] = OTHER_ACCOUNT
+    # dev reads no MLflow server unless a test turns it on (tests/pipeline/commands/
+    # test_mlflow_runs.py does, with a local one).
+    environments["dev"]["tracking"] = tracking
     path = directory / "cdk.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     return path
@@ -77,8 +81,16 @@ def definition_body(env: EnvironmentConfig, account: str) -> str:
         artifacts_bucket=artifacts,
         data_bucket=data,
         kms_key_arn=f"arn:aws:kms:{env.region}:{account}:key/test",
+        tracking_arn=tracking_arn(env, account),
     )
     return definition_json(pipeline)
+
+
+def tracking_arn(env: EnvironmentConfig, account: str) -> str | None:
+    """The tracking server a tracking environment's stack creates, in these tests' account."""
+    if not env.tracking_enabled:
+        return None
+    return f"arn:aws:sagemaker:{env.region}:{account}:mlflow-tracking-server/{env.pipeline_name}"
 
 
 def deploy(session: Any, env: EnvironmentConfig) -> None:

@@ -29,6 +29,8 @@ def test_definition_prints_the_environments_definition_with_placeholders(
     assert "<TrainingRole.Arn>" in out
     assert "<PrepareFunction.Arn>" in out
     assert "nova-sft-prod-checkpoints" in out
+    # prod tracks experiments: its prepare and register steps name its tracking server.
+    assert out.count("<MlflowTrackingServer.Arn>") == 5
 
 
 def test_definition_unknown_environment_exits_2(
