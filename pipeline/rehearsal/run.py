@@ -38,6 +38,7 @@ from lambdas.tracking.client import TrackingClient
 from pipeline.commands import LossCurve, plot_curves, poll, read_loss_curve
 from pipeline.commands.lineage import score_text
 from pipeline.config import EnvironmentConfig, read_cdk_json
+from pipeline.evaluate_pipeline import evaluate_pipeline_name
 from pipeline.rehearsal.endpoint import Faults, LocalEndpoint
 from pipeline.rehearsal.execution_record import DefinitionError, ExecutionRecord
 from pipeline.rehearsal.executor import LocalExecutor
@@ -88,6 +89,8 @@ class Rehearsal:
     plot_path: Path | None = None
     seconds: float = 0.0
     serving: ServingRehearsal | None = None  # round 2's checkpoint served, then taken down
+    # The base model scored by the evaluate-only pipeline before run 1 (run 1's parent score).
+    baseline: ExecutionRecord | None = None
     # The MLflow experiment's runs, side by side (empty when the stage does not track).
     experiment: list[str] = field(default_factory=list)
 
@@ -98,6 +101,7 @@ class Rehearsal:
         trained = bool(self.executions) and all(e.status == "Succeeded" for e in self.executions)
         return (
             trained
+            and (self.baseline is None or self.baseline.status == "Succeeded")
             and (self.other_technique is None or refused_before_training(self.other_technique))
             and (self.serving is None or self.serving.succeeded)
         )
@@ -152,17 +156,10 @@ def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
             for arn, fn in stage.functions.items()
         }
         cold_start()
-        data_bucket = stage.output("DataBucketName")
         s3 = session.client("s3")
-        s3.upload_file(str(options.dataset), data_bucket, SAMPLE_KEY)
-        s3.upload_file(str(SAMPLE_VALIDATION_DATA), data_bucket, SAMPLE_VALIDATION_KEY)
-        evaluation = _evaluation_parameters(s3, data_bucket)
-        train_uri = f"s3://{data_bucket}/{SAMPLE_KEY}"
-        # Run 1 leaves ValidationDataS3Uri at its default; run 2 sends the validation channel.
-        validation_by_round = {
-            1: {},
-            2: {"ValidationDataS3Uri": f"s3://{data_bucket}/{SAMPLE_VALIDATION_KEY}"},
-        }
+        train_uri, validation_by_round, evaluation = _upload_samples(
+            s3, stage.output("DataBucketName"), options.dataset
+        )
         sm = session.client("sagemaker")
         executor = LocalExecutor(
             sagemaker_client=sm,
@@ -178,6 +175,7 @@ def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
         )
         started = time.perf_counter()
         with endpoint.faults(faults):
+            result.baseline = _baseline_round(sm, executor, env, evaluation, log)
             source = BASE_MODEL
             for round_number in (1, 2):
                 parameters = {"TrainDataS3Uri": train_uri, "ModelNameOrPath": source}
@@ -227,6 +225,43 @@ def rehearse(options: Options, log: Callable[[str], None] = say) -> Rehearsal:
         result.plot_path = plot_curves(curves, options.out_dir / "loss_curves.png")
         log(f"loss curves: {result.plot_path}")
     return result
+
+
+def _upload_samples(
+    s3: Any, data_bucket: str, dataset: Path
+) -> tuple[str, dict[int, dict[str, str]], dict[str, str]]:
+    """The training data's URI, each round's validation parameters (run 1 leaves
+    ValidationDataS3Uri at its default; run 2 sends the validation channel) and the evaluation
+    parameters, after uploading the samples."""
+    s3.upload_file(str(dataset), data_bucket, SAMPLE_KEY)
+    s3.upload_file(str(SAMPLE_VALIDATION_DATA), data_bucket, SAMPLE_VALIDATION_KEY)
+    validation_by_round: dict[int, dict[str, str]] = {
+        1: {},
+        2: {"ValidationDataS3Uri": f"s3://{data_bucket}/{SAMPLE_VALIDATION_KEY}"},
+    }
+    evaluation = _evaluation_parameters(s3, data_bucket)
+    return f"s3://{data_bucket}/{SAMPLE_KEY}", validation_by_round, evaluation
+
+
+def _baseline_round(
+    sm: Any,
+    executor: LocalExecutor,
+    env: EnvironmentConfig,
+    evaluation: dict[str, str],
+    log: Callable[[str], None],
+) -> ExecutionRecord:
+    """Score the base model with the evaluate-only pipeline (what `python -m pipeline evaluate
+    --base-model` starts), so that run 1's score has a parent score to compare with."""
+    parameters = {k: evaluation[k] for k in ("EvaluationTask", "EvaluationDataS3Uri")}
+    arn = _start(sm, evaluate_pipeline_name(env), parameters)
+    record = executor.run(arn)
+    outcome = record.status
+    if record.status == "Succeeded":
+        outcome += f", {BASE_MODEL} scores {record.output('EvaluationScore')}"
+    else:
+        outcome += f": {record.failure_reason}"
+    log(f"baseline: {arn.rsplit('/', 1)[-1]} scores the base model: {outcome}")
+    return record
 
 
 def _evaluation_parameters(s3: Any, data_bucket: str) -> dict[str, str]:

@@ -49,7 +49,7 @@ LOW_SCORE_FACTOR = 0.25
 
 def scores(task: str, final_loss: float, *, low: bool = False) -> dict[str, float]:
     """results.all for a checkpoint whose training ended at `final_loss` (deterministic)."""
-    base = max(0.05, min(0.95, 0.95 - 0.4 * final_loss)) * (LOW_SCORE_FACTOR if low else 1.0)
+    base = max(0.2, min(0.95, 0.95 - 0.4 * final_loss)) * (LOW_SCORE_FACTOR if low else 1.0)
     results: dict[str, float] = {}
     for index, metric in enumerate(TASKS[task].metrics):
         value = round(max(0.0, base - 0.03 * index), 4)

@@ -39,10 +39,6 @@ OUTPUT_KEYS = {
     "ParentModel",
     "FinalTrainingLoss",
     "TrainingSteps",
-    # Declared by the definition for the evaluation; "none" until it is recorded here.
-    "EvaluationScore",
-    "GateVerdict",
-    "ScoreChange",
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.step_names import REGISTER_STEPS
 from tests.pipeline.commands.helpers import run_cli
 
 
@@ -29,8 +30,8 @@ def test_definition_prints_the_environments_definition_with_placeholders(
     assert "<TrainingRole.Arn>" in out
     assert "<PrepareFunction.Arn>" in out
     assert "nova-sft-prod-checkpoints" in out
-    # prod tracks experiments: its prepare and register steps name its tracking server.
-    assert out.count("<MlflowTrackingServer.Arn>") == 5
+    # prod tracks experiments: its prepare step and every register step name its server.
+    assert out.count("<MlflowTrackingServer.Arn>") == 1 + len(REGISTER_STEPS)
 
 
 def test_definition_unknown_environment_exits_2(

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from lambdas.evaluation import scorecard_of
 from lambdas.recipe.spec import BASE_MODEL
 from pipeline.definition import PREPARE_STEP, VALIDATE_STEP
 from pipeline.rehearsal import run as rehearsal
@@ -77,6 +78,21 @@ def test_run_two_starts_from_run_ones_checkpoint_and_the_registry_records_it(
     job = first.step("TrainFromBaseModel").arguments["TrainingJobName"]
     assert any(line.split() == ["TrainFromBaseModel", "Succeeded", job] for line in lines)
 
+    # The base model was scored first (the evaluate-only pipeline); run 1 compares with it,
+    # run 2 with run 1, and both passed the demo's gate.
+    assert result.baseline is not None
+    assert result.baseline.status == "Succeeded"
+    baseline_score = float(result.baseline.output("EvaluationScore"))
+    first_card, second_card = (scorecard_of(r.metadata) for r in reversed(result.lineage))
+    assert first_card is not None
+    assert second_card is not None
+    assert first_card.parent_score == baseline_score
+    assert second_card.parent_score == first_card.score
+    assert second_card.score is not None
+    assert first_card.score is not None
+    assert second_card.score > first_card.score > baseline_score
+    assert first.output("GateVerdict").startswith("passed:")
+
     newest, oldest = result.lineage
     assert newest.checkpoint_uri == second.output("CheckpointS3Uri")
     assert newest.parent == checkpoint
@@ -126,7 +142,9 @@ def test_each_handler_runs_under_its_deployed_timeout_and_memory(
     result, _ = run(cdk_out, tmp_path, plot=False)
 
     assert result.succeeded
-    assert len(template) == 4  # validate, prepare, prepare-evaluation, register
+    # validate, prepare, prepare-evaluation, register; record (the evaluate-only pipeline's,
+    # run by the baseline round)
+    assert len(template) == 5
     assert set(seen) == set(template)
     for handler, (timeout, memory) in template.items():
         remaining, memory_text = seen[handler]
@@ -227,6 +245,28 @@ def test_a_failing_evaluation_fails_the_run_and_registers_nothing(
     assert only.step("EvalFromBaseModel").status == "Failed"
     assert "RegisterFromBaseModel" not in only.started()
     assert result.registered == 0
+
+
+def test_a_score_below_the_gate_registers_rejected_with_the_reason_and_approves_nothing(
+    cdk_out: Path, tmp_path: Path
+) -> None:
+    result, _ = run(cdk_out, tmp_path, low_score=True, serving=False, plot=False)
+
+    assert [e.status for e in result.executions] == ["Succeeded", "Succeeded"]
+    assert result.registered == 2
+    for execution, record in zip(result.executions, reversed(result.lineage), strict=True):
+        verdict = execution.output("GateVerdict")
+        assert verdict.startswith("rejected:")
+        assert "rougeL" in verdict
+        card = scorecard_of(record.metadata)
+        assert card is not None
+        assert card.score is not None
+        assert card.score < 0.4
+        # The metadata keeps the same verdict, in the characters SageMaker allows there.
+        assert card.verdict == verdict.replace(" < ", " lt ")
+        assert record.approval_status == "Rejected"
+        # The recorded reason names the metric and the threshold it missed.
+        assert "threshold 0.4" in verdict
 
 
 def test_the_deployed_definition_retries_a_capacity_failure_with_a_new_job(
