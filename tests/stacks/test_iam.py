@@ -154,6 +154,32 @@ def test_pipeline_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
             ],
         )
     )
+    # The evaluate-only pipeline's role (decision 0017): the same jobs and the same PassRole,
+    # and the functions of the evaluate-only path only.
+    assert grants_of(template, "<EvaluatePipeline/Role>") == (
+        expand(
+            [
+                "sagemaker:CreateTrainingJob",
+                "sagemaker:DescribeTrainingJob",
+                "sagemaker:StopTrainingJob",
+                "sagemaker:AddTags",
+            ],
+            [f"arn:aws:sagemaker:us-east-1:{account}:training-job/*"],
+        )
+        | expand(
+            ["iam:PassRole"],
+            ["<TrainingJobRole.Arn>"],
+            {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        )
+        | expand(
+            ["lambda:InvokeFunction"],
+            [
+                "<Functions/ValidateDataset.Arn>",
+                "<Functions/PrepareEvaluation.Arn>",
+                "<Functions/RecordEvaluation.Arn>",
+            ],
+        )
+    )
 
 
 def test_function_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
@@ -210,6 +236,23 @@ def test_function_role_grants(env_training: tuple[str, dict[str, Any]]) -> None:
         | expand(["kms:Decrypt", "kms:GenerateDataKey"], [key])
         | logs("PrepareEvaluation")
     )
+    # The evaluate-only pipeline's record step (decision 0017): reads the evaluation's output,
+    # writes its report under runs/ and the baseline score under baselines/, and records the
+    # score on a package of this environment's group, never approving it.
+    baselines = f"{data}:ArtifactsBucketArn/baselines/*"
+    assert grants_of(template, "<Functions/RecordEvaluationRole>") == (
+        expand(["s3:ListBucket"], [f"{data}:ArtifactsBucketArn"])
+        | expand(["s3:GetObject", "s3:PutObject"], [runs, baselines])
+        | expand(["kms:Decrypt", "kms:GenerateDataKey"], [key])
+        | expand(["sagemaker:DescribeModelPackage"], [versions])
+        | expand(
+            ["sagemaker:UpdateModelPackage"],
+            [versions],
+            {"StringNotEqualsIfExists": {"sagemaker:ModelApprovalStatus": "Approved"}},
+        )
+        | expand(["sagemaker:ListModelPackages"], ["*"])
+        | logs("RecordEvaluation")
+    )
 
 
 def test_every_policy_belongs_to_a_known_role(env_training: tuple[str, dict[str, Any]]) -> None:
@@ -221,6 +264,9 @@ def test_every_policy_belongs_to_a_known_role(env_training: tuple[str, dict[str,
         "<Functions/PrepareRecipeRole>",
         "<Functions/RegisterCheckpointRole>",
         "<Functions/PrepareEvaluationRole>",
+        # The evaluate-only pipeline's record function and pipeline role (decision 0017).
+        "<Functions/RecordEvaluationRole>",
+        "<EvaluatePipeline/Role>",
     }
     if env != "sandbox":  # deployed by the toolchain: smoke-tested, approvals forwarded
         roles |= {"<SmokeTest/Role>", "<Notifications/StateChangeRule/EventsRole>"}
@@ -265,10 +311,12 @@ def test_roles_trust_only_their_service(env_training: tuple[str, dict[str, Any]]
     serving = ["bedrock.amazonaws.com", "events.amazonaws.com", "states.amazonaws.com"]
     # The tracking server's role trusts SageMaker too (tests/stacks/test_tracking.py).
     tracking = 1 if read_cdk_json().environment(env).creates_tracking_server else 0
+    # Five functions (the fifth records evaluations); SageMaker: the training job role, the
+    # training pipeline's and the evaluate-only pipeline's roles (decision 0017).
     assert services == sorted(
         forwarding
-        + ["lambda.amazonaws.com"] * 4
-        + ["sagemaker.amazonaws.com"] * (2 + tracking)
+        + ["lambda.amazonaws.com"] * 5
+        + ["sagemaker.amazonaws.com"] * (3 + tracking)
         + serving
     )
     assert all(len(document) == 1 for document in trust.values())
@@ -536,19 +584,33 @@ def test_pass_role_hands_the_training_role_to_sagemaker_and_the_import_role_to_b
         for statement in statements(flat(assembly.template_json(env, stack)))
         if any(a.startswith("iam:") for a in _list(statement["Action"]))
     ]
-    assert passing == [
-        {
-            "Action": "iam:PassRole",
-            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-            "Effect": "Allow",
-            "Resource": "<TrainingJobRole.Arn>",
-        },
-        {
-            "Action": "iam:PassRole",
-            "Condition": {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}},
-            "Effect": "Allow",
-            "Resource": "<Serving/ImportRole.Arn>",
-        },
+    to_sagemaker = {
+        "Action": "iam:PassRole",
+        "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        "Effect": "Allow",
+        "Resource": "<TrainingJobRole.Arn>",
+    }
+    to_bedrock = {
+        "Action": "iam:PassRole",
+        "Condition": {"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}},
+        "Effect": "Allow",
+        "Resource": "<Serving/ImportRole.Arn>",
+    }
+    # The training pipeline's role, the evaluate-only pipeline's role, the serving machine's.
+    assert passing == [to_sagemaker, to_sagemaker, to_bedrock]
+    template = flat(assembly.template_json(env, "Training"))
+    holders = [
+        (role, statement)
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for statement in r["Properties"]["PolicyDocument"]["Statement"]
+        if any(a.startswith("iam:") for a in _list(statement["Action"]))
+        for role in r["Properties"]["Roles"]
+    ]
+    assert holders == [
+        ("<PipelineRole>", to_sagemaker),
+        ("<EvaluatePipeline/Role>", to_sagemaker),
+        ("<Serving/StateMachine/Role>", to_bedrock),
     ]
 
 

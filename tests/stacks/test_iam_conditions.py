@@ -151,10 +151,14 @@ def test_no_role_can_register_or_update_a_package_as_approved(assembly: Assembly
         )
     ]
     # The register function of each environment creates packages; the serving state machine
-    # updates one to record what it served (never its approval: pipeline/serving_config.py).
+    # updates one to record what it served (never its approval: pipeline/serving_config.py);
+    # the record function of the evaluate-only pipeline updates one to record its score
+    # (decision 0017).
     found = sorted((where, tuple(_list(s["Action"]))) for where, s in granting)
     assert found == sorted(
-        (f"{e}/Training", (action,)) for e in ENVIRONMENTS for action in APPROVAL_ACTIONS
+        (f"{e}/Training", (action,))
+        for e in ENVIRONMENTS
+        for action in (*APPROVAL_ACTIONS, "sagemaker:UpdateModelPackage")
     )
     for where, statement in granting:
         assert statement.get("Condition") == REFUSES_APPROVED, where

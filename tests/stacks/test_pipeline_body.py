@@ -22,24 +22,42 @@ Flat = Callable[[Mapping[str, Any]], dict[str, Any]]
 PLACEHOLDER = re.compile(r"<[^<>\"]+>|import:[A-Za-z0-9:-]+")
 
 
-def raw_body(assembly: Assembly, env: str) -> Any:
-    template = assembly.template_json(env, "Training")
-    (pipeline,) = [
-        r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"
-    ]
+def pipelines(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The stack's pipelines by PipelineName: the training pipeline `nova-sft-<env>` and the
+    evaluate-only pipeline `nova-sft-<env>-evaluate` (decision 0017)."""
+    found = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"]
+    by_name = {r["Properties"]["PipelineName"]: r for r in found}
+    assert len(by_name) == len(found), "two pipelines share a name"
+    return by_name
+
+
+def raw_body(assembly: Assembly, env: str, name: str | None = None) -> Any:
+    """The body of the pipeline `name` (default: the training pipeline `nova-sft-<env>`)."""
+    pipeline = pipelines(assembly.template_json(env, "Training"))[name or f"nova-sft-{env}"]
     return pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+
+
+def parsed_body(pipeline: Mapping[str, Any]) -> Any:
+    text = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+    assert isinstance(text, str), "a reference was left that the placeholders do not cover"
+    return json.loads(text)
 
 
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
 def body(request: pytest.FixtureRequest, assembly: Assembly, flat: Flat) -> tuple[str, Any]:
     env = str(request.param)
     template = flat(assembly.template_json(env, "Training"))
-    (pipeline,) = [
-        r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"
-    ]
-    text = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
-    assert isinstance(text, str), "a reference was left that the placeholders do not cover"
-    return env, json.loads(text)
+    return env, parsed_body(pipelines(template)[f"nova-sft-{env}"])
+
+
+@pytest.fixture(scope="module", params=ENVIRONMENTS)
+def evaluate_body(
+    request: pytest.FixtureRequest, assembly: Assembly, flat: Flat
+) -> tuple[str, Any]:
+    """The evaluate-only pipeline's definition (decision 0017)."""
+    env = str(request.param)
+    template = flat(assembly.template_json(env, "Training"))
+    return env, parsed_body(pipelines(template)[f"nova-sft-{env}-evaluate"])
 
 
 def steps(definition: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -55,8 +73,22 @@ def placeholders(value: Any) -> set[str]:
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_body_is_a_join_of_text_and_references_only(assembly: Assembly, env: str) -> None:
-    raw = raw_body(assembly, env)
+def test_the_stack_has_the_training_and_the_evaluate_pipeline_each_with_its_role(
+    assembly: Assembly, flat: Flat, env: str
+) -> None:
+    found = pipelines(flat(assembly.template_json(env, "Training")))
+    assert {name: p["Properties"]["RoleArn"] for name, p in found.items()} == {
+        f"nova-sft-{env}": "<PipelineRole.Arn>",
+        f"nova-sft-{env}-evaluate": "<EvaluatePipeline/Role.Arn>",
+    }
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("evaluate", [False, True], ids=["training", "evaluate"])
+def test_body_is_a_join_of_text_and_references_only(
+    assembly: Assembly, env: str, evaluate: bool
+) -> None:
+    raw = raw_body(assembly, env, f"nova-sft-{env}-evaluate" if evaluate else None)
     separator, parts = raw["Fn::Join"]
     assert separator == ""
     references = [p for p in parts if not isinstance(p, str)]
@@ -132,6 +164,52 @@ def test_body_names_nothing_but_this_stacks_resources(body: tuple[str, Any]) -> 
             if read_cdk_json().environment(env).creates_tracking_server
             else []
         ),
+    }
+
+
+def test_evaluate_lambda_steps_call_validate_prepare_evaluation_and_record(
+    evaluate_body: tuple[str, Any],
+) -> None:
+    _, definition = evaluate_body
+    calls = {s["Name"]: s["FunctionArn"] for s in steps(definition) if s["Type"] == "Lambda"}
+    records = {name for name in calls if name.startswith("Record")}
+    assert calls == {
+        "ValidateData": "<Functions/ValidateDataset.Arn>",
+        "PrepareEvaluation": "<Functions/PrepareEvaluation.Arn>",
+        **dict.fromkeys(records, "<Functions/RecordEvaluation.Arn>"),
+    }
+    # The checkpoint or the base model, each on data or on a benchmark.
+    assert len(records) == 4
+
+
+def test_evaluate_jobs_use_the_training_role_bucket_and_key(
+    evaluate_body: tuple[str, Any],
+) -> None:
+    env, definition = evaluate_body
+    jobs = [s for s in steps(definition) if s["Type"] == "Training"]
+    assert len(jobs) == 4
+    for step in jobs:
+        arguments = step["Arguments"]
+        assert arguments["RoleArn"] == "<TrainingJobRole.Arn>"
+        output = arguments["OutputDataConfig"]
+        assert output["KmsKeyId"] == f"import:nova-sft-{env}-data:DataKeyArn"
+        location = output["S3OutputPath"]["Std:Join"]["Values"]
+        assert location[0] == f"s3://import:nova-sft-{env}-data:ArtifactsBucketName/runs/"
+
+
+def test_evaluate_body_names_nothing_but_this_stacks_resources(
+    evaluate_body: tuple[str, Any],
+) -> None:
+    env, definition = evaluate_body
+    data = f"import:nova-sft-{env}-data"
+    # No tracking server: the evaluate-only pipeline does not log to MLflow.
+    assert placeholders(definition) == {
+        "<TrainingJobRole.Arn>",
+        "<Functions/ValidateDataset.Arn>",
+        "<Functions/PrepareEvaluation.Arn>",
+        "<Functions/RecordEvaluation.Arn>",
+        f"{data}:ArtifactsBucketName",
+        f"{data}:DataKeyArn",
     }
 
 

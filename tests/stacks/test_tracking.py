@@ -11,6 +11,7 @@ import aws_cdk as cdk
 from aws_cdk.assertions import Match, Template
 
 from pipeline.config import read_cdk_json
+from pipeline.step_names import REGISTER_STEPS
 from stacks.stage import NovaSftStage
 from stacks.tracking import REGISTER_ACTIONS, SERVER_LOGICAL_ID, TRAINING_ACTIONS
 from tests.cloud_assembly import CLI_CONTEXT, Assembly, cdk_json_context
@@ -85,5 +86,14 @@ def test_an_existing_servers_arn_is_granted_and_nothing_is_created(tmp_path: Pat
     assert {
         g for g in grants_of(flat, "<Functions/RegisterCheckpointRole>") if g[1] == arn
     } == expand(list(REGISTER_ACTIONS), [arn])
-    body = json.dumps(template["Resources"]["Pipeline"]["Properties"]["PipelineDefinition"])
-    assert body.count(arn) == 5  # the prepare step and the four register steps
+    pipelines = {
+        r["Properties"]["PipelineName"]: json.dumps(r["Properties"]["PipelineDefinition"])
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::SageMaker::Pipeline"
+    }
+    assert set(pipelines) == {"nova-sft-dev", "nova-sft-dev-evaluate"}
+    # The prepare step and every register step (three per job variant, decision 0017).
+    assert pipelines["nova-sft-dev"].count(arn) == 1 + len(REGISTER_STEPS) == 13
+    # The evaluate-only pipeline and its record function do not log to MLflow.
+    assert arn not in pipelines["nova-sft-dev-evaluate"]
+    assert {g for g in grants_of(flat, "<Functions/RecordEvaluationRole>") if g[1] == arn} == set()

@@ -23,6 +23,8 @@ FUNCTIONS = {
     "Functions/PrepareRecipe": ("lambdas.prepare_recipe.handler", 256, 60),
     "Functions/RegisterCheckpoint": ("lambdas.register_checkpoint.handler", 1769, 600),
     "Functions/PrepareEvaluation": ("lambdas.prepare_evaluation.handler", 1769, 600),
+    # The evaluate-only pipeline's record step (stacks/evaluate_pipeline.py, decision 0017).
+    "Functions/RecordEvaluation": ("lambdas.record_evaluation.handler", 1769, 600),
 }
 
 
@@ -203,9 +205,14 @@ def test_outputs(assembly: Assembly, flat: Flat, env: str) -> None:
 def test_pipeline_resource(assembly: Assembly, flat: Flat, env: str) -> None:
     raw = assembly.template_json(env, "Training")
     template = flat(raw)
-    (pipeline,) = by_path(template, "AWS::SageMaker::Pipeline").values()
+    # The training pipeline and the evaluate-only pipeline (decision 0017), picked by name.
+    pipelines = {
+        p["Properties"]["PipelineName"]: p
+        for p in by_path(template, "AWS::SageMaker::Pipeline").values()
+    }
+    assert set(pipelines) == {f"nova-sft-{env}", f"nova-sft-{env}-evaluate"}
+    pipeline = pipelines[f"nova-sft-{env}"]
     properties = pipeline["Properties"]
-    assert properties["PipelineName"] == f"nova-sft-{env}"
     assert properties["RoleArn"] == "<PipelineRole.Arn>"
     assert set(properties["PipelineDefinition"]) == {"PipelineDefinitionBody"}
     # Created after its role's permissions and the group it registers into.
@@ -214,6 +221,14 @@ def test_pipeline_resource(assembly: Assembly, flat: Flat, env: str) -> None:
         "PipelineRole",
         "PipelineRole/DefaultPolicy",
         "CheckpointsGroup",
+    }
+    # The evaluate-only pipeline runs with a role of its own, created after its permissions.
+    evaluate = pipelines[f"nova-sft-{env}-evaluate"]
+    assert evaluate["Properties"]["RoleArn"] == "<EvaluatePipeline/Role.Arn>"
+    assert set(evaluate["Properties"]["PipelineDefinition"]) == {"PipelineDefinitionBody"}
+    assert {paths[d] for d in evaluate["DependsOn"]} >= {
+        "EvaluatePipeline/Role",
+        "EvaluatePipeline/Role/DefaultPolicy",
     }
 
 
