@@ -75,10 +75,13 @@ def _cell(run: dict[str, Any], kind: str, key: str) -> str:
 
 def experiment_lines(client: TrackingClient, experiment_name: str) -> list[str]:
     """The experiment's runs, oldest first, one line each: name, status, last training loss
-    and its step, the registered package version, and where the run continued from."""
+    and its step, the evaluation's score on the gate's metric (logged by the register step),
+    the registered package version, and where the run continued from."""
     runs = list_runs(client, experiment_name)
     lines = [f"MLflow experiment {experiment_name}: {len(runs)} run(s)"]
-    lines.append(f"  {'run':<48} {'status':<9} {'loss':>7} {'steps':>5}  {'package':<8} parent")
+    lines.append(
+        f"  {'run':<48} {'status':<9} {'loss':>7} {'steps':>5} {'score':>7}  {'package':<8} parent"
+    )
     for run in runs:
         info = run.get("info", {})
         metrics = {m["key"]: m for m in run.get("data", {}).get("metrics", []) or []}
@@ -86,10 +89,12 @@ def experiment_lines(client: TrackingClient, experiment_name: str) -> list[str]:
         package = _cell(run, "tags", TAG_MODEL_PACKAGE)
         parent = _cell(run, "tags", TAG_PARENT)
         checkpoint = _cell(run, "tags", TAG_CHECKPOINT)
+        score = metrics.get(_cell(run, "params", "gate_metric"))
         lines.append(
             f"  {info.get('run_name', ''):<48} {info.get('status', ''):<9} "
             f"{(format(float(loss['value']), '.4f') if loss else 'n/a'):>7} "
-            f"{(str(loss.get('step', '')) if loss else ''):>5}  "
+            f"{(str(loss.get('step', '')) if loss else ''):>5} "
+            f"{(format(float(score['value']), '.4f') if score else 'n/a'):>7}  "
             f"{('v' + package.rsplit('/', 1)[-1]) if package else 'n/a':<8} "
             f"{'/'.join(parent.split('/')[-2:]) if parent.startswith('s3://') else parent or 'n/a'}"
         )

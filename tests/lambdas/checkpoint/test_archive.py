@@ -215,12 +215,17 @@ def _damaged_archives() -> list[bytes]:
         b"not gzip" * 10,
         bytes(corrupt),
         whole[: len(whole) // 2],
-        gzip.compress(b"not a tar archive\n" * 100),
-        gzip.compress(raw[: 512 + 1024]),
+        # mtime=0: the same bytes on every collection (pytest-xdist workers compare test ids).
+        gzip.compress(b"not a tar archive\n" * 100, mtime=0),
+        gzip.compress(raw[: 512 + 1024], mtime=0),
     ]
 
 
-@pytest.mark.parametrize("data", _damaged_archives())
+@pytest.mark.parametrize(
+    "data",
+    _damaged_archives(),
+    ids=["empty", "not-gzip", "corrupt", "truncated", "gzip-not-tar", "gzip-truncated-tar"],
+)
 def test_every_damaged_archive_message_ends_with_the_fix(data: bytes) -> None:
     message = error_of(data)
     assert message.startswith(SOURCE)

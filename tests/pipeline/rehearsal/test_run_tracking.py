@@ -74,6 +74,15 @@ def test_two_tracked_rounds_are_two_runs_with_their_curves_and_lineage(
         assert len(history) == 100  # the recipe's max_steps, one point a step
         final = max(history, key=lambda m: m["step"])["value"]
         assert f"{final:.4f}" == f"{float(execution.output('FinalTrainingLoss')):.4f}"
+        # The register step logged the evaluation beside the lineage: every metric of the
+        # results, and the task, the gate's metric and its verdict as params.
+        metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+        params = {p["key"]: p["value"] for p in run["data"]["params"]}
+        assert metrics["rougeL"] == float(execution.output("EvaluationScore"))
+        assert {"rouge1", "rouge2", "bleu"} <= set(metrics)
+        assert params["evaluation_task"] == "gen_qa"
+        assert params["gate_metric"] == "rougeL"
+        assert params["gate_verdict"].startswith("passed")
     # The experiment was printed side by side; the shared server was left running.
     assert result.experiment[0] == "MLflow experiment nova-sft-sandbox: 2 run(s)"
     assert all(line in lines for line in result.experiment)
