@@ -13,9 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from lambdas.checkpoint import ReadAhead
 from lambdas.evaluation import scores
 from lambdas.evaluation.gate import Verdict, decide, verdict_entry
 from lambdas.evaluation.inputs import EvaluationInputs
@@ -25,7 +22,8 @@ from lambdas.evaluation.results import (
     EvaluationResultsError,
     read_evaluation_results,
 )
-from lambdas.registry.errors import RegistrationError, s3_read_error, split_s3_uri
+from lambdas.registry.errors import RegistrationError
+from lambdas.registry.registration import read_s3_archive
 
 REPORT_SCHEMA = "nova-sft-evaluation-statistics/1"
 REPORT_CONTENT_TYPE = "application/json"
@@ -34,26 +32,15 @@ REPORT_CONTENT_TYPE = "application/json"
 def read_results(s3: Any, inputs: EvaluationInputs) -> EvaluationResults:
     """Stream the evaluation job's output.tar.gz from S3 and read its scores."""
     uri = inputs.output_archive_uri
-    bucket, key = split_s3_uri(uri)
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    except ClientError as error:
-        raise s3_read_error(
-            error,
-            uri,
+    return read_s3_archive(
+        s3,
+        uri,
+        missing=(
             f"evaluation job {inputs.job_name} left no output archive beside "
-            f"{inputs.artifacts_uri}; check that the evaluation job completed",
-        ) from error
-    ahead = ReadAhead(body)  # download the next chunks while this one is inflated
-    try:
-        return read_evaluation_results(ahead, source=uri, run_name=inputs.run_name)
-    except BotoCoreError as error:
-        raise RegistrationError(
-            f"reading {uri} failed part way ({error}); retry the step"
-        ) from error
-    finally:
-        ahead.close()
-        body.close()
+            f"{inputs.artifacts_uri}; check that the evaluation job completed"
+        ),
+        read=lambda stream: read_evaluation_results(stream, source=uri, run_name=inputs.run_name),
+    )
 
 
 @dataclass(frozen=True)

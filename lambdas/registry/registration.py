@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -21,6 +21,8 @@ from lambdas.registry.metadata import build_metadata, loss_text
 from lambdas.registry.recipe_facts import check_recipe, read_recipe
 from lambdas.registry.records import CheckpointRecord
 from lambdas.registry.request import RegistrationRequest
+
+T = TypeVar("T")
 
 
 def require_group(sm: Any, group: str) -> None:
@@ -55,23 +57,18 @@ def describe_run(request: RegistrationRequest, output: JobOutput) -> str:
     )[:1024]
 
 
-def read_output_archive(s3: Any, request: RegistrationRequest) -> JobOutput:
-    """Stream the job's output.tar.gz from S3 and read its manifest and metrics."""
-    uri = request.output_archive_uri
+def read_s3_archive(s3: Any, uri: str, *, missing: str, read: Callable[[ReadAhead], T]) -> T:
+    """`read` applied to the S3 object `uri`, streamed with download ahead in a thread while
+    the previous chunks are inflated. A missing or unreadable object raises RegistrationError
+    with `missing` as its fix; so does a read that fails part way."""
     bucket, key = split_s3_uri(uri)
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     except ClientError as error:
-        raise s3_read_error(
-            error,
-            uri,
-            f"training job {request.training_job_name} left no output archive beside "
-            f"{request.model_artifacts_uri}; check that the job completed",
-        ) from error
-    # Download ahead in a thread while the previous chunks are inflated.
+        raise s3_read_error(error, uri, missing) from error
     ahead = ReadAhead(body)
     try:
-        return read_job_output(ahead, source=uri)
+        return read(ahead)
     except BotoCoreError as error:
         raise RegistrationError(
             f"reading {uri} failed part way ({error}); retry the step"
@@ -80,6 +77,20 @@ def read_output_archive(s3: Any, request: RegistrationRequest) -> JobOutput:
         ahead.close()
         # Closing drops the connection: the rest of the archive is never downloaded.
         body.close()
+
+
+def read_output_archive(s3: Any, request: RegistrationRequest) -> JobOutput:
+    """Stream the job's output.tar.gz from S3 and read its manifest and metrics."""
+    uri = request.output_archive_uri
+    return read_s3_archive(
+        s3,
+        uri,
+        missing=(
+            f"training job {request.training_job_name} left no output archive beside "
+            f"{request.model_artifacts_uri}; check that the job completed"
+        ),
+        read=lambda stream: read_job_output(stream, source=uri),
+    )
 
 
 @dataclass(frozen=True)
